@@ -1,0 +1,152 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/astrobot-dev/astrobot"
+	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/handlers"
+	"github.com/astrobot-dev/astrobot/store"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+)
+
+// ConfigError is a problem with the configuration or the files it names,
+// found before anything connects.
+type ConfigError struct{ Err error }
+
+// Error returns the problems found.
+func (e *ConfigError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// supportGroupTTL is how long the members of the support group are cached.
+const supportGroupTTL = 5 * time.Minute
+
+// Run runs astrobot with cfg until ctx ends, then shuts down gracefully: it
+// stops taking new work, finishes the acks in flight, stops the workers and
+// closes the database.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time) error {
+	file, err := cloud.LoadFile(cfg.ClustersPath)
+	if err != nil {
+		return &ConfigError{fmt.Errorf("ASTROBOT_CLUSTERS: %w", err)}
+	}
+	db, err := store.Open(cfg.DBPath, store.Options{Timeout: dbLockTimeout, Now: now})
+	if err != nil {
+		return &ConfigError{fmt.Errorf("ASTROBOT_DB: %w", err)}
+	}
+	defer db.Close()
+
+	api := slack.New(cfg.BotToken, slack.OptionAPIURL(cfg.APIURL), slack.OptionAppLevelToken(cfg.AppToken))
+	auth, err := api.AuthTestContext(ctx)
+	if err != nil {
+		return fmt.Errorf("SLACK_BOT_TOKEN was refused by Slack (auth.test: %w); check the token and SLACK_API_URL", err)
+	}
+	log.Info("connected to Slack", "team", auth.TeamID, "bot_user", auth.UserID, "mode", cfg.Mode, "clusters", len(file.Clusters))
+
+	metrics := NewMetrics()
+	h := handlers.New(handlers.Config{
+		Directory:      cloud.NewStatic(file.Clusters),
+		Tenancy:        astrobot.NewTenancy(file.Organizations),
+		Requests:       db,
+		Support:        handlers.NewSupportTeam(cfg.SupportUsers, cfg.SupportGroup, api, supportGroupTTL, now, log),
+		Slack:          api,
+		SupportChannel: cfg.SupportChannel,
+		Now:            now,
+		Logger:         log,
+	})
+	defer h.Close()
+	d := newDispatcher(h, metrics, log, now)
+	defer d.running.Wait()
+
+	var ready atomic.Bool
+	ops, err := listen(cfg.OpsAddr, "ASTROBOT_OPS_ADDR")
+	if err != nil {
+		return err
+	}
+	opsSrv := &http.Server{Handler: opsMux(metrics, &ready), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = opsSrv.Serve(ops) }()
+	defer opsSrv.Close()
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	workers.Go(func() { _ = NewOutboxWorker(db, h, now, log, metrics).Run(workCtx) })
+	defer func() { stopWork(); workers.Wait() }()
+
+	switch cfg.Mode {
+	case ModeHTTP:
+		ln, err := listen(cfg.HTTPAddr, "ASTROBOT_HTTP_ADDR")
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/slack/events", &HTTP{d: d, v: NewVerifier(cfg.SigningSecret, now)})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		ready.Store(true)
+		log.Info("serving Slack over HTTP", "addr", ln.Addr().String(), "path", "/slack/events", "ops", ops.Addr().String())
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http server: %w", err)
+		case <-ctx.Done():
+		}
+		ready.Store(false)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("http shutdown: %w", err)
+		}
+	case ModeSocket:
+		client := socketmode.New(api)
+		log.Info("serving Slack over Socket Mode", "ops", ops.Addr().String())
+		if err := d.runSocket(ctx, client, func() { ready.Store(true) }); err != nil {
+			return err
+		}
+		ready.Store(false)
+	}
+	log.Info("shutting down: finishing work in flight")
+	return nil
+}
+
+func listen(addr, setting string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("%s: cannot listen on %s: %w", setting, addr, err)}
+	}
+	return ln, nil
+}
+
+// opsMux serves the operator endpoints: liveness, readiness and metrics.
+func opsMux(m *Metrics, ready *atomic.Bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// IsConfigError reports whether err is a configuration problem.
+func IsConfigError(err error) bool {
+	_, ok := errors.AsType[*ConfigError](err)
+	return ok
+}

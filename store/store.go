@@ -1,0 +1,184 @@
+// Package store keeps astrobot's state in one bbolt file: peering requests and
+// their indexes, the audit events of each request, the transactional outbox of
+// Slack notifications, and the cache of discovered clusters.
+//
+// Every public method is one bbolt transaction and takes a context first. The
+// package speaks in domain types; what it writes are store-private JSON records,
+// and nothing it returns points into bbolt's memory map.
+//
+// Buckets and key layouts (id is a request ID as 8 big-endian bytes):
+//
+//	requests          id                        → requestRecord (JSON); IDs come from the bucket's sequence
+//	events            id + seq (4 bytes BE)     → eventRecord (JSON); seq 0 is the submission
+//	idx_requester     userID + 0x00 + id        → empty
+//	idx_cluster       clusterID + 0x00 + id     → empty
+//	idx_open_cluster  clusterID + 0x00 + id     → empty; only requests that are Open()
+//	idx_status        status + 0x00 + id        → empty
+//	views             Slack view ID             → id; one request per submitted modal
+//	outbox            seq (8 bytes BE)          → outboxRecord (JSON); seq from the bucket's sequence
+//	deadletter        the outbox seq            → deadRecord (JSON)
+//	clusters          cluster ID                → clusterRecord (JSON)
+//	meta              "schema"                  → schema version, 8 bytes BE
+//	                  "clusters_fetched_at"     → RFC 3339 time of the cached cluster set
+//
+// Index keys sort by their text part, then by ID, so a cursor walks one user's,
+// cluster's or status's requests in ID order, and backwards (Seek past the
+// prefix, then Prev) newest first. The 0x00 separator keeps "U1" apart from
+// "U12"; user, cluster and status names may therefore not contain a NUL byte.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout version this package writes and understands.
+const SchemaVersion = 1
+
+// Group commit: CreateRequest goes through bolt's Batch, which runs the calls
+// that arrive within maxBatchDelay of the first one in one transaction with one
+// fsync. bbolt's default of 10 ms makes every submission wait 10 ms even when it
+// is alone; 2 ms is enough to gather the callers that arrive while the previous
+// batch is syncing, and a full batch of maxBatchSize starts at once.
+const (
+	maxBatchDelay = 2 * time.Millisecond
+	maxBatchSize  = 256
+)
+
+// Bucket names.
+const (
+	bucketRequests       = "requests"
+	bucketEvents         = "events"
+	bucketIdxRequester   = "idx_requester"
+	bucketIdxCluster     = "idx_cluster"
+	bucketIdxOpenCluster = "idx_open_cluster"
+	bucketIdxStatus      = "idx_status"
+	bucketViews          = "views"
+	bucketOutbox         = "outbox"
+	bucketDeadletter     = "deadletter"
+	bucketClusters       = "clusters"
+	bucketMeta           = "meta"
+)
+
+// Keys of the meta bucket.
+const (
+	keySchema            = "schema"
+	keyClustersFetchedAt = "clusters_fetched_at"
+)
+
+// allBuckets lists every bucket Open creates.
+func allBuckets() []string {
+	return []string{bucketRequests, bucketEvents, bucketIdxRequester, bucketIdxCluster, bucketIdxOpenCluster,
+		bucketIdxStatus, bucketViews, bucketOutbox, bucketDeadletter, bucketClusters, bucketMeta}
+}
+
+// bucket returns the named bucket of tx; Open has created them all.
+func bucket(tx *bolt.Tx, name string) *bolt.Bucket { return tx.Bucket([]byte(name)) }
+
+// Options configures Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock held by another process.
+	// Zero means 2 seconds.
+	Timeout time.Duration
+	// Now is the clock used for creation, update and dead-letter times.
+	// Nil means time.Now.
+	Now func() time.Time
+}
+
+// DB is an open astrobot database. It is safe for concurrent use.
+type DB struct {
+	bolt *bolt.DB
+	path string
+	now  func() time.Time
+}
+
+// Open opens the database at path, creating the file, its parent directory
+// (mode 0700) and the buckets as needed. It fails after opts.Timeout when
+// another process holds the file, and refuses a file written by a newer schema.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("database %s is in use by another process (is another astrobot running?); stop it or set ASTROBOT_DB to another file", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := bdb.Update(func(tx *bolt.Tx) error { return initSchema(tx, path) }); err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	bdb.MaxBatchDelay = maxBatchDelay
+	bdb.MaxBatchSize = maxBatchSize
+	return &DB{bolt: bdb, path: path, now: opts.Now}, nil
+}
+
+// initSchema checks the schema version, then creates the missing buckets.
+func initSchema(tx *bolt.Tx, path string) error {
+	if meta := bucket(tx, bucketMeta); meta != nil {
+		if v := meta.Get([]byte(keySchema)); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("open store %s: the schema version record is damaged (%d bytes); restore a backup", path, len(v))
+			}
+			if n := binary.BigEndian.Uint64(v); n > SchemaVersion {
+				return fmt.Errorf("database %s has schema version %d, newer than the version %d this astrobot understands; run a newer astrobot or restore a backup", path, n, SchemaVersion)
+			}
+		}
+	}
+	for _, name := range allBuckets() {
+		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return fmt.Errorf("open store %s: create bucket %s: %w", path, name, err)
+		}
+	}
+	if err := bucket(tx, bucketMeta).Put([]byte(keySchema), u64(SchemaVersion)); err != nil {
+		return fmt.Errorf("open store %s: write schema version: %w", path, err)
+	}
+	return nil
+}
+
+// Close closes the database, waiting for running transactions to finish.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Path returns the file the database lives in.
+func (db *DB) Path() string { return db.path }
+
+// Backup writes a consistent copy of the whole database to w while other
+// transactions go on, and returns the number of bytes written. The copy is a
+// bbolt file that Open accepts.
+func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup store: %w", err)
+	}
+	return n, nil
+}
