@@ -28,8 +28,8 @@ type Deliverer interface {
 
 // Outbox delivery tuning.
 const (
-	outboxBatch       = 32               // entries claimed per round
-	outboxParallel    = 8                // Slack calls in flight
+	outboxBatch       = 32 // entries claimed per round
+	outboxParallel    = 8  // Slack calls in flight
 	outboxPoll        = 100 * time.Millisecond
 	deliveryTimeout   = 15 * time.Second // one Slack call
 	maxBackoff        = 5 * time.Minute

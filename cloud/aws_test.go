@@ -475,8 +475,10 @@ func TestDiscoverErrors(t *testing.T) {
 		wantCalls int
 	}{
 		{
-			name:      "throttled",
-			handle:    func(w http.ResponseWriter, _ ec2Call) { writeEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.") },
+			name: "throttled",
+			handle: func(w http.ResponseWriter, _ ec2Call) {
+				writeEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
+			},
 			wantMsg:   "AWS is throttling cluster look-ups right now; try again in a minute.",
 			wantCode:  "RequestLimitExceeded",
 			wantLevel: "WARN",

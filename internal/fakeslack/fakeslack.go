@@ -258,6 +258,14 @@ func (s *Server) FailNext(method string, n int, f Failure) {
 	}
 }
 
+// ClearFailures drops every failure still queued by FailNext: Slack is well
+// again.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.failures)
+}
+
 // SetUserGroup sets the members usergroups.users.list reports for the user
 // group groupID (an S… ID). Groups never set are unknown to the fake.
 func (s *Server) SetUserGroup(groupID string, users []string) {
