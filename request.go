@@ -73,9 +73,10 @@ type Request struct {
 	PeeringID string    // pcx-… once the peering exists
 	ExpiresAt time.Time // when AWS expires the pending peering
 
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	UpdatedBy string // actor of the last event
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	UpdatedBy  string    // actor of the last event
+	RemindedAt time.Time // when the bot last sent a reminder about it
 
 	Card MessageRef // the support card, once posted
 }
@@ -95,8 +96,11 @@ type Event struct {
 	Note   string
 }
 
-// ActorAWS is the actor of changes the AWS watcher observes.
-const ActorAWS = "aws"
+// Actors that are not Slack users.
+const (
+	ActorAWS = "aws"      // changes the AWS watcher observes
+	ActorBot = "astrobot" // the bot's own doings, such as reminders
+)
 
 // NotificationKind says what a notification updates in Slack.
 type NotificationKind string
@@ -109,6 +113,8 @@ const (
 	NotifyThread NotificationKind = "thread"
 	// NotifyRequester sends the requester a direct message about an event.
 	NotifyRequester NotificationKind = "requester"
+	// NotifyHome refreshes the requester's App Home tab.
+	NotifyHome NotificationKind = "home"
 )
 
 // Notification is a message owed to Slack because of an event. It is written in
@@ -124,11 +130,15 @@ func Notifications(r *Request, e Event) []Notification {
 	n := func(k NotificationKind) Notification { return Notification{RequestID: r.ID, Kind: k, Event: e.Seq} }
 	switch {
 	case e.Action == ActSubmit:
-		return []Notification{n(NotifyCard), n(NotifyRequester)}
-	case e.Action == ActNote:
+		return []Notification{n(NotifyCard), n(NotifyRequester), n(NotifyHome)}
+	case e.Action == ActNote || e.Action == ActNudgeSupport:
 		return []Notification{n(NotifyThread)}
+	case e.Action == ActNudgeCustomer:
+		return []Notification{n(NotifyThread), n(NotifyRequester)}
 	case e.From != e.To && (e.To.Owner() == OwnerCustomer || e.To.Ended()):
-		return []Notification{n(NotifyCard), n(NotifyThread), n(NotifyRequester)}
+		return []Notification{n(NotifyCard), n(NotifyThread), n(NotifyRequester), n(NotifyHome)}
+	case e.From != e.To:
+		return []Notification{n(NotifyCard), n(NotifyThread), n(NotifyHome)}
 	default:
 		return []Notification{n(NotifyCard), n(NotifyThread)}
 	}

@@ -41,6 +41,9 @@ const (
 	OwnerNone     Owner = "nobody"
 )
 
+// String returns the owner's name.
+func (o Owner) String() string { return string(o) }
+
 // Terminal reports whether nothing more can happen to a request in status s.
 func (s Status) Terminal() bool {
 	return s == StatusRejected || s == StatusCancelled || s == StatusDeleted
@@ -114,6 +117,8 @@ const (
 	ActExpire         Action = "expire"
 	ActDecline        Action = "decline"
 	ActDelete         Action = "delete"
+	ActNudgeSupport   Action = "nudge_support"  // reminder: unclaimed past the support SLA
+	ActNudgeCustomer  Action = "nudge_customer" // reminder: waiting on the customer past their SLA
 )
 
 // Role is the capacity in which an actor acts.
@@ -159,6 +164,8 @@ func Rules() []Rule {
 		{ActExpire, []Status{StatusPendingAcceptance}, StatusExpired, worker, "marked expired"},
 		{ActDecline, []Status{StatusPendingAcceptance}, StatusDeclined, worker, "saw the customer decline"},
 		{ActDelete, []Status{StatusActive}, StatusDeleted, worker, "saw the deletion of"},
+		{ActNudgeSupport, []Status{StatusSubmitted}, "", []Role{RoleBot}, "reminded support of"},
+		{ActNudgeCustomer, []Status{StatusPendingAcceptance}, "", []Role{RoleBot}, "reminded the requester of"},
 	}
 }
 
@@ -189,20 +196,44 @@ type Change struct {
 	ExpiresAt time.Time // with ActPeeringCreated
 }
 
+// Check reports whether role may do action to r in its current status: an
+// EUnauthorized error when the role may never do it, an EConflict error that
+// says who changed the request last, and when, when the status forbids it.
+func (r *Request) Check(action Action, role Role) (Rule, error) {
+	rule, ok := RuleFor(action)
+	if !ok {
+		return Rule{}, Errorf(EInvalid, "%q is not something that can be done to a request.", action)
+	}
+	if !slices.Contains(rule.Who, role) {
+		return Rule{}, Errorf(EUnauthorized, "Only %s can %s a request; nothing was changed.", whoList(rule.Who), action)
+	}
+	if !slices.Contains(rule.From, r.Status) {
+		return Rule{}, Errorf(EConflict, "%s is %s: %s changed it at %s, so it cannot be %s now.",
+			r.ID, statusWords(r.Status), actorName(r.UpdatedBy), r.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"), rule.Verb)
+	}
+	return rule, nil
+}
+
+func statusWords(s Status) string { return strings.ReplaceAll(string(s), "_", " ") }
+
+// actorName is how messages name an actor: a Slack mention, or AWS.
+func actorName(actor string) string {
+	switch actor {
+	case ActorAWS:
+		return "AWS"
+	case ActorBot:
+		return "astrobot"
+	}
+	return "<@" + actor + ">"
+}
+
 // Apply checks c against the transition table and, when it is allowed, applies
 // it to r and returns the event to record. seq is the event's sequence number.
 // A refused change leaves r as it was.
 func (r *Request) Apply(c Change, seq int) (Event, error) {
-	rule, ok := RuleFor(c.Action)
-	if !ok {
-		return Event{}, Errorf(EInvalid, "%q is not something that can be done to a request.", c.Action)
-	}
-	if !slices.Contains(rule.Who, c.Role) {
-		return Event{}, Errorf(EUnauthorized, "Only %s can %s a request; nothing was changed.", whoList(rule.Who), c.Action)
-	}
-	if !slices.Contains(rule.From, r.Status) {
-		return Event{}, Errorf(EConflict, "%s is %s: <@%s> changed it at %s, so it cannot be %s now.",
-			r.ID, r.Status, r.UpdatedBy, r.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"), rule.Verb)
+	rule, err := r.Check(c.Action, c.Role)
+	if err != nil {
+		return Event{}, err
 	}
 	switch c.Action {
 	case ActReject:
@@ -225,13 +256,39 @@ func (r *Request) Apply(c Change, seq int) (Event, error) {
 		r.PeeringID, r.ExpiresAt = c.PeeringID, c.ExpiresAt
 	case ActRetry:
 		r.PeeringID, r.ExpiresAt = "", time.Time{}
+	case ActNudgeSupport, ActNudgeCustomer:
+		r.RemindedAt = c.At
 	}
 	e := Event{Seq: seq, At: c.At, Actor: c.Actor, Action: c.Action, From: r.Status, To: r.Status, Note: c.Note}
 	if rule.To != "" {
 		e.To = rule.To
 	}
-	r.Status, r.UpdatedAt, r.UpdatedBy = e.To, c.At, c.Actor
+	if c.Action != ActNudgeSupport && c.Action != ActNudgeCustomer {
+		r.Status, r.UpdatedAt, r.UpdatedBy = e.To, c.At, c.Actor
+	}
 	return e, nil
+}
+
+// SLAs are how long a request may wait on someone before the bot reminds them.
+type SLAs struct {
+	Unclaimed time.Duration // a submitted request nobody claimed: nudge support
+	Customer  time.Duration // a peering waiting for the customer's acceptance: DM the requester
+}
+
+// ReminderDue returns the reminder owed for r at now, if any: at most one per
+// SLA window, counted from the last change or the last reminder.
+func (r *Request) ReminderDue(now time.Time, sla SLAs) (Action, bool) {
+	since := r.UpdatedAt
+	if r.RemindedAt.After(since) {
+		since = r.RemindedAt
+	}
+	switch {
+	case r.Status == StatusSubmitted && r.Assignee == "" && sla.Unclaimed > 0 && now.Sub(since) >= sla.Unclaimed:
+		return ActNudgeSupport, true
+	case r.Status == StatusPendingAcceptance && sla.Customer > 0 && now.Sub(since) >= sla.Customer:
+		return ActNudgeCustomer, true
+	}
+	return "", false
 }
 
 // ValidatePeeringID checks a VPC peering connection ID: "pcx-" and 8 or 17 hex digits.

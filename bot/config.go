@@ -3,6 +3,7 @@ package bot
 import (
 	"errors"
 	"fmt"
+	"github.com/astrobot-dev/astrobot"
 	"log/slog"
 	"net"
 	"regexp"
@@ -29,12 +30,25 @@ type Config struct {
 	HTTPAddr       string
 	OpsAddr        string
 	DBPath         string
-	ClustersPath   string
 	SupportChannel string
 	SupportUsers   []string
 	SupportGroup   string
 	LogLevel       slog.Level
 	LogFormat      string
+	Peering        string        // "manual": support records the peering steps
+	SLAs           astrobot.SLAs // reminder thresholds
+	DirectoryConfig
+}
+
+// DirectoryConfig says where clusters come from.
+type DirectoryConfig struct {
+	ClustersPath string            // the clusters file: organizations, and clusters for the static directory
+	Directory    string            // "static" or "aws"
+	AWSRegions   []string          // regions to discover clusters in
+	AWSRoles     map[string]string // account ID → role ARN for clusters in other accounts
+	ClusterTag   string
+	OrgTag       string
+	ClusterTTL   time.Duration
 }
 
 // Setting documents one environment variable.
@@ -58,13 +72,21 @@ func Settings() []Setting {
 		{"ASTROBOT_SUPPORT_GROUP", "", "Slack user group ID (S…) whose members are support"},
 		{"ASTROBOT_LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"ASTROBOT_LOG_FORMAT", "json", "json or text"},
+		{"ASTROBOT_PEERING", "manual", "manual: support creates the peering and records each step with the card's buttons (needs no AWS access)"},
+		{"ASTROBOT_SLA_UNCLAIMED", "4h", "a request unclaimed this long gets a nudge in its support thread (one per window)"},
+		{"ASTROBOT_SLA_CUSTOMER", "48h", "a peering waiting this long for the customer's acceptance gets one DM to the requester (one per window)"},
+		{"ASTROBOT_DIRECTORY", "static", "where clusters come from: static (the clusters file) or aws (discovery by tag)"},
+		{"ASTROBOT_AWS_REGIONS", "", "aws directory: comma-separated regions to discover clusters in (required with aws)"},
+		{"ASTROBOT_AWS_ROLES", "", "aws directory: account=roleARN,… roles to assume for clusters in other accounts"},
+		{"ASTROBOT_CLUSTER_TAG", "astro:cluster-id", "aws directory: VPC tag holding the cluster ID"},
+		{"ASTROBOT_ORG_TAG", "astro:organization", "aws directory: VPC tag holding the organization ID"},
+		{"ASTROBOT_CLUSTER_TTL", "10m", "aws directory: age after which cached cluster data is refreshed in the background"},
 	}
 }
 
-// LoadConfig reads the configuration through getenv and checks it. The error
-// names every problem found and how to fix it.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	get := func(name string) string {
+// setting returns a getter of settings that falls back to their defaults.
+func setting(getenv func(string) string) func(string) string {
+	return func(name string) string {
 		v := strings.TrimSpace(getenv(name))
 		if v == "" {
 			for _, s := range Settings() {
@@ -75,6 +97,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		return v
 	}
+}
+
+// LoadConfig reads the configuration through getenv and checks it. The error
+// names every problem found and how to fix it.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := setting(getenv)
 	c := Config{
 		BotToken:       get("SLACK_BOT_TOKEN"),
 		AppToken:       get("SLACK_APP_TOKEN"),
@@ -83,7 +111,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPAddr:       get("ASTROBOT_HTTP_ADDR"),
 		OpsAddr:        get("ASTROBOT_OPS_ADDR"),
 		DBPath:         get("ASTROBOT_DB"),
-		ClustersPath:   get("ASTROBOT_CLUSTERS"),
 		SupportChannel: get("ASTROBOT_SUPPORT_CHANNEL"),
 		SupportGroup:   get("ASTROBOT_SUPPORT_GROUP"),
 		LogFormat:      strings.ToLower(get("ASTROBOT_LOG_FORMAT")),
@@ -144,6 +171,74 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			bad("%s %q is not host:port (like :3000 or 127.0.0.1:9090)", a.name, a.addr)
 		}
+	}
+	c.Peering = strings.ToLower(get("ASTROBOT_PEERING"))
+	if c.Peering != "manual" {
+		bad("ASTROBOT_PEERING %q: use manual", c.Peering)
+	}
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{"ASTROBOT_SLA_UNCLAIMED", &c.SLAs.Unclaimed}, {"ASTROBOT_SLA_CUSTOMER", &c.SLAs.Customer}} {
+		v, err := time.ParseDuration(get(d.name))
+		if err != nil || v <= 0 {
+			bad("%s %q is not a positive duration (like 4h or 48h)", d.name, get(d.name))
+		}
+		*d.to = v
+	}
+	dc, err := LoadDirectoryConfig(getenv)
+	c.DirectoryConfig = dc
+	return c, errors.Join(append(errs, err)...)
+}
+
+// LoadDirectoryConfig reads and checks the settings of the cluster directory
+// alone, for the commands that need nothing else.
+func LoadDirectoryConfig(getenv func(string) string) (DirectoryConfig, error) {
+	get := setting(getenv)
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	c := DirectoryConfig{ClustersPath: get("ASTROBOT_CLUSTERS")}
+	c.Directory = strings.ToLower(get("ASTROBOT_DIRECTORY"))
+	c.ClusterTag, c.OrgTag = get("ASTROBOT_CLUSTER_TAG"), get("ASTROBOT_ORG_TAG")
+	switch c.Directory {
+	case "static":
+	case "aws":
+		for _, r := range strings.Split(get("ASTROBOT_AWS_REGIONS"), ",") {
+			if r = strings.TrimSpace(r); r == "" {
+				continue
+			}
+			if err := astrobot.ValidateRegion(r); err != nil {
+				bad("ASTROBOT_AWS_REGIONS: %q is not an AWS region (like us-east-1)", r)
+			}
+			c.AWSRegions = append(c.AWSRegions, r)
+		}
+		if len(c.AWSRegions) == 0 {
+			bad("ASTROBOT_AWS_REGIONS is not set: list the regions of your clusters, like us-east-1,eu-west-1")
+		}
+		for _, pair := range strings.Split(get("ASTROBOT_AWS_ROLES"), ",") {
+			if pair = strings.TrimSpace(pair); pair == "" {
+				continue
+			}
+			account, arn, ok := strings.Cut(pair, "=")
+			if !ok || astrobot.ValidateAccountID(account) != nil || !strings.HasPrefix(arn, "arn:aws:iam::"+account+":role/") {
+				bad("ASTROBOT_AWS_ROLES: %q is not account=arn:aws:iam::<account>:role/<name>", pair)
+				continue
+			}
+			if c.AWSRoles == nil {
+				c.AWSRoles = map[string]string{}
+			}
+			c.AWSRoles[account] = arn
+		}
+		if c.ClusterTag == "" || c.OrgTag == "" {
+			bad("ASTROBOT_CLUSTER_TAG and ASTROBOT_ORG_TAG must not be empty")
+		}
+	default:
+		bad("ASTROBOT_DIRECTORY %q: use static or aws", c.Directory)
+	}
+	if d, err := time.ParseDuration(get("ASTROBOT_CLUSTER_TTL")); err != nil || d <= 0 {
+		bad("ASTROBOT_CLUSTER_TTL %q is not a positive duration (like 10m or 1h)", get("ASTROBOT_CLUSTER_TTL"))
+	} else {
+		c.ClusterTTL = d
 	}
 	return c, errors.Join(errs...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/astrobot-dev/astrobot/cloud"
 	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/astrobot-dev/astrobot/store"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -54,14 +55,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 	}
 	log.Info("connected to Slack", "team", auth.TeamID, "bot_user", auth.UserID, "mode", cfg.Mode, "clusters", len(file.Clusters))
 
+	dir, closeDir, err := directory(ctx, cfg, file, db, log, now)
+	if err != nil {
+		return err
+	}
+	defer closeDir()
+
 	metrics := NewMetrics()
 	h := handlers.New(handlers.Config{
-		Directory:      cloud.NewStatic(file.Clusters),
+		Directory:      dir,
 		Tenancy:        astrobot.NewTenancy(file.Organizations),
 		Requests:       db,
 		Support:        handlers.NewSupportTeam(cfg.SupportUsers, cfg.SupportGroup, api, supportGroupTTL, now, log),
 		Slack:          api,
 		SupportChannel: cfg.SupportChannel,
+		Manual:         cfg.Peering == "manual",
 		Now:            now,
 		Logger:         log,
 	})
@@ -81,6 +89,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	workers.Go(func() { _ = NewOutboxWorker(db, h, now, log, metrics).Run(workCtx) })
+	workers.Go(func() { NewReminderWorker(db, cfg.SLAs, now, log).Run(workCtx) })
 	defer func() { stopWork(); workers.Wait() }()
 
 	switch cfg.Mode {
@@ -118,6 +127,54 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 	}
 	log.Info("shutting down: finishing work in flight")
 	return nil
+}
+
+// directory builds the cluster directory cfg asks for. The AWS directory is
+// cached in the database and warmed up in the background at start.
+func directory(ctx context.Context, cfg Config, file cloud.File, db *store.DB, log *slog.Logger, now func() time.Time) (handlers.Directory, func(), error) {
+	if cfg.Directory != "aws" {
+		return cloud.NewStatic(file.Clusters), func() {}, nil
+	}
+	aws, err := NewAWSDirectory(ctx, cfg.DirectoryConfig, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	cached := cloud.NewCached(aws, db, cloud.CachedOptions{TTL: cfg.ClusterTTL, Now: now, Logger: log})
+	go func() {
+		if _, err := cached.Clusters(ctx); err != nil {
+			log.Warn("warming up the cluster cache failed; lookups will retry", "err", err)
+		}
+	}()
+	return cached, cached.Close, nil
+}
+
+// NewAWSDirectory returns the AWS cluster directory of cfg, with credentials
+// and endpoints from the SDK's default chain (AWS_ENDPOINT_URL works).
+func NewAWSDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) (*cloud.AWS, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.AWSRegions[0]))
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("AWS configuration: %w", err)}
+	}
+	return cloud.NewAWS(awsCfg, cloud.AWSOptions{Regions: cfg.AWSRegions, Roles: cfg.AWSRoles,
+		ClusterTag: cfg.ClusterTag, OrgTag: cfg.OrgTag, Logger: log}), nil
+}
+
+// Clusters reads the clusters cfg names, straight from their source: the
+// clusters file, or a fresh discovery in AWS. It needs no database, so it works
+// while the bot runs.
+func Clusters(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) ([]astrobot.Cluster, error) {
+	file, err := cloud.LoadFile(cfg.ClustersPath)
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("ASTROBOT_CLUSTERS: %w", err)}
+	}
+	if cfg.Directory != "aws" {
+		return file.Clusters, nil
+	}
+	aws, err := NewAWSDirectory(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return aws.Discover(ctx)
 }
 
 func listen(addr, setting string) (net.Listener, error) {

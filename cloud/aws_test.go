@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,11 +41,11 @@ var netipOpts = cmp.Options{
 
 // ec2Env creates resources in one moto account and region.
 type ec2Env struct {
-	t      *testing.T
+	t      testing.TB
 	client *ec2.Client
 }
 
-func newEC2Env(t *testing.T, account, region string) ec2Env {
+func newEC2Env(t testing.TB, account, region string) ec2Env {
 	return ec2Env{t: t, client: ec2.NewFromConfig(mototest.Config(t, account, region))}
 }
 
@@ -307,6 +308,7 @@ func TestDiscoverEndpointFromEnvironment(t *testing.T) {
 // ec2Call is one request to a fake EC2 endpoint.
 type ec2Call struct {
 	ctx    context.Context // the request's; done when the client gives up
+	region string          // from the credential scope of the signature
 	action string
 	form   map[string][]string
 }
@@ -327,6 +329,12 @@ func newFakeEC2(t *testing.T, handle func(w http.ResponseWriter, call ec2Call)) 
 			return
 		}
 		call := ec2Call{ctx: r.Context(), action: r.PostForm.Get("Action"), form: r.PostForm}
+		// Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/ec2/aws4_request, ...
+		if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
+			if parts := strings.Split(cred, "/"); len(parts) > 2 {
+				call.region = parts[2]
+			}
+		}
 		f.mu.Lock()
 		f.log = append(f.log, call)
 		f.mu.Unlock()
@@ -454,6 +462,64 @@ func checkForm(t *testing.T, c ec2Call, want map[string][]string, i int) {
 	}
 	if diff := cmp.Diff(wantToken, c.form["NextToken"]); diff != "" {
 		t.Errorf("%s call %d: NextToken (-want +got):\n%s", c.action, i, diff)
+	}
+}
+
+func TestDiscoverLooksUpRegionsConcurrently(t *testing.T) {
+	regions := []string{"us-east-1", "us-west-2", "eu-west-1"}
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
+		if arrived.Add(1) == int32(len(regions)) {
+			close(all)
+		}
+		select {
+		case <-all:
+			writeXML(w, call.action, "<vpcSet/>")
+		case <-time.After(5 * time.Second):
+			writeEC2Error(w, 400, "NotConcurrent", "The other regions did not call within 5 seconds.")
+		}
+	})
+	got, err := cloud.NewAWS(fakeConfig(fake.srv.URL, 1), cloud.AWSOptions{Regions: regions}).Discover(context.Background())
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Discover = %+v, %v; want no cluster and no error (were the regions looked up one after the other?)", got, err)
+	}
+	var called []string
+	for _, c := range fake.calls("DescribeVpcs") {
+		called = append(called, c.region)
+	}
+	if diff := cmp.Diff(slices.Sorted(slices.Values(regions)), slices.Sorted(slices.Values(called))); diff != "" {
+		t.Errorf("regions called (-want +got):\n%s", diff)
+	}
+}
+
+func TestDiscoverOneRegionFails(t *testing.T) {
+	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
+		if call.region == "eu-west-1" {
+			writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+			return
+		}
+		select { // the other regions answer only when Discover gives up on them
+		case <-call.ctx.Done():
+		case <-time.After(5 * time.Second):
+			writeXML(w, call.action, "<vpcSet/>")
+		}
+	})
+	var logs bytes.Buffer
+	start := time.Now()
+	_, err := cloud.NewAWS(fakeConfig(fake.srv.URL, 1), cloud.AWSOptions{
+		Regions: []string{"us-east-1", "eu-west-1", "us-west-2"},
+		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
+	}).Discover(context.Background())
+	if astrobot.ErrorCodeOf(err) != astrobot.EInternal || !strings.Contains(astrobot.ErrorMessageOf(err), "not allowed") {
+		t.Errorf("Discover = %v, want the access denied *astrobot.Error", err)
+	}
+	if elapsed := time.Since(start); elapsed > 4*time.Second {
+		t.Errorf("Discover took %v: it waited for the other regions after one failed", elapsed)
+	}
+	lines := slices.Collect(strings.Lines(logs.String()))
+	if len(lines) != 1 || !strings.Contains(lines[0], `"region":"eu-west-1"`) || !strings.Contains(lines[0], `"code":"UnauthorizedOperation"`) {
+		t.Errorf("want one log entry for eu-west-1, got:\n%s", logs.String())
 	}
 }
 

@@ -38,6 +38,7 @@ type Slack interface {
 	OpenViewContext(ctx context.Context, triggerID string, view slack.ModalViewRequest) (*slack.ViewResponse, error)
 	PostMessageContext(ctx context.Context, channelID string, options ...slack.MsgOption) (string, string, error)
 	UpdateMessageContext(ctx context.Context, channelID, timestamp string, options ...slack.MsgOption) (string, string, string, error)
+	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
 	OpenConversationContext(ctx context.Context, params *slack.OpenConversationParameters) (*slack.Channel, bool, bool, error)
 	PublishViewContext(ctx context.Context, req slack.PublishViewContextRequest) (*slack.ViewResponse, error)
 }
@@ -52,6 +53,7 @@ type Config struct {
 	SupportChannel string       // where support cards go
 	HTTPClient     *http.Client // for response URLs; default http.DefaultClient
 	LookupTimeout  time.Duration
+	Manual         bool // support records the peering steps by hand (no AWS write access)
 	Now            func() time.Time
 	Logger         *slog.Logger
 }
@@ -66,6 +68,7 @@ type Handler struct {
 	supportChannel string
 	http           *http.Client
 	lookupTimeout  time.Duration
+	manual         bool
 	now            func() time.Time
 	log            *slog.Logger
 
@@ -82,7 +85,7 @@ type Handler struct {
 func New(c Config) *Handler {
 	h := &Handler{
 		dir: c.Directory, tenancy: c.Tenancy, requests: c.Requests, support: c.Support, slack: c.Slack,
-		supportChannel: c.SupportChannel, http: c.HTTPClient, lookupTimeout: c.LookupTimeout, now: c.Now, log: c.Logger,
+		supportChannel: c.SupportChannel, http: c.HTTPClient, lookupTimeout: c.LookupTimeout, manual: c.Manual, now: c.Now, log: c.Logger,
 	}
 	if h.http == nil {
 		h.http = http.DefaultClient
@@ -100,10 +103,23 @@ func New(c Config) *Handler {
 	return h
 }
 
-// Close stops follow-up work and waits for it to end.
+// closeGrace is how long Close lets follow-ups finish before cancelling them.
+const closeGrace = 3 * time.Second
+
+// Close waits for follow-up work to finish, for at most closeGrace, then
+// cancels what is left and waits for it to end.
 func (h *Handler) Close() {
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeGrace):
+	}
 	h.cancel()
-	h.wg.Wait()
+	<-done
 }
 
 // goAfterAck runs f after the ack, on the handler's own context.

@@ -25,6 +25,34 @@ const (
 	ActionCIDRs   = "peer_cidrs_input"
 	BlockNote     = "peer_note"
 	ActionNote    = "peer_note_input"
+
+	// Buttons on the support card and App Home. Each carries the request ID
+	// as its value.
+	ActionClaim          = "req_claim"
+	ActionApprove        = "req_approve"
+	ActionReject         = "req_reject"
+	ActionAddNote        = "req_note"
+	ActionRetry          = "req_retry"
+	ActionCancel         = "req_cancel"
+	ActionPeeringCreated = "req_peering_created"
+	ActionAccepted       = "req_accepted"
+	ActionConfigured     = "req_configured"
+
+	// BlockCardActions is the actions block of the support card;
+	// BlockHomeActions, followed by the request ID, the actions of one request
+	// on App Home.
+	BlockCardActions = "req_actions"
+	BlockHomeActions = "home_actions_"
+
+	// Modals that ask support for one more value before a change, with their
+	// single input. Their private_metadata is the request ID.
+	CallbackReject  = "req_reject_modal"
+	CallbackAddNote = "req_note_modal"
+	CallbackPeering = "req_peering_modal"
+	BlockReason     = "req_reason"
+	ActionReason    = "req_reason_input"
+	BlockPeeringID  = "req_pcx"
+	ActionPeeringID = "req_pcx_input"
 )
 
 // blockOfField maps the domain's field names to the input blocks that carry

@@ -12,14 +12,20 @@ import (
 func (h *Handler) Interaction(ctx context.Context, cb slack.InteractionCallback) any {
 	switch cb.Type {
 	case slack.InteractionTypeViewSubmission:
-		if cb.View.CallbackID == CallbackPeerRequest {
+		switch cb.View.CallbackID {
+		case CallbackPeerRequest:
 			return h.submitPeerRequest(ctx, cb)
+		case CallbackReject, CallbackAddNote, CallbackPeering:
+			return h.submitStep(ctx, cb)
 		}
 	case slack.InteractionTypeBlockSuggestion:
 		if cb.ActionID == ActionCluster {
 			return h.clusterOptions(ctx, cb)
 		}
-	case slack.InteractionTypeViewClosed, slack.InteractionTypeBlockActions:
+	case slack.InteractionTypeBlockActions:
+		h.blockAction(ctx, cb)
+		return nil
+	case slack.InteractionTypeViewClosed:
 		return nil
 	}
 	h.log.WarnContext(ctx, "unknown interaction ignored", "type", cb.Type, "callback_id", cb.View.CallbackID, "action_id", cb.ActionID)
@@ -32,26 +38,11 @@ func (h *Handler) Event(ctx context.Context, ev slackevents.EventsAPIEvent) {
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.AppHomeOpenedEvent:
 		if e.Tab == "home" || e.Tab == "" {
-			h.publishHome(ctx, e.User, ev.TeamID)
+			if err := h.publishHome(ctx, e.User, ev.TeamID); err != nil {
+				h.log.ErrorContext(ctx, "publishing App Home failed", "user", e.User, "err", err)
+			}
 		}
 	default:
 		h.log.DebugContext(ctx, "event ignored", "type", ev.InnerEvent.Type)
-	}
-}
-
-// publishHome shows a user their requests (support: the open queue) on the
-// App Home tab.
-func (h *Handler) publishHome(ctx context.Context, userID, teamID string) {
-	c := h.caller(ctx, userID, teamID, "")
-	msg := h.listRequests(ctx, c)
-	blocks := []slack.Block{
-		slack.NewHeaderBlock(plain("astrobot")),
-		section("`" + CommandIP + "` shows a cluster's external IPs and VPC. `" + CommandPeer + "` requests VPC peering."),
-		slack.NewDividerBlock(),
-		section(truncate(msg.Text, 2900)),
-	}
-	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
-	if _, err := h.slack.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: userID, View: view}); err != nil {
-		h.log.ErrorContext(ctx, "publishing App Home failed", "user", userID, "err", err)
 	}
 }

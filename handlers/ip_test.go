@@ -218,6 +218,8 @@ func TestAstroIPManyClusters(t *testing.T) {
 	if listed == 0 || listed+more != n {
 		t.Errorf("reply lists %d clusters and says %d more, want a total of %d", listed, more, n)
 	}
+	t.Logf("%d clusters: reply of %d bytes of JSON, %d sections, %d clusters listed, %d counted as more",
+		n, jsonSize(t, msg), len(msg.Blocks.BlockSet), listed, more)
 	for _, cl := range clusters[:listed] { // sorted by name, as generated
 		for _, ip := range cl.ExternalIPs {
 			if !strings.Contains(text, ip.String()) {

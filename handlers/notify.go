@@ -49,6 +49,10 @@ func (h *Handler) Deliver(ctx context.Context, n astrobot.Notification, r astrob
 		if _, _, err := h.slack.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(section(truncate(text, 2900)))); err != nil {
 			return nil, fmt.Errorf("send DM to requester: %w", err)
 		}
+	case astrobot.NotifyHome:
+		if err := h.publishHome(ctx, r.Requester.UserID, r.Requester.TeamID); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("deliver: unknown notification kind %q", n.Kind)
 	}
@@ -85,13 +89,16 @@ func (h *Handler) card(r astrobot.Request) []slack.Block {
 	}
 	var extra []string
 	if r.Note != "" {
-		extra = append(extra, "*Note from requester:* "+r.Note)
+		extra = append(extra, "*Note from requester:* "+escape(r.Note))
 	}
 	for _, w := range r.Warnings {
 		extra = append(extra, ":information_source: "+w)
 	}
 	extra = append(extra, "*Next:* "+nextStep(r))
 	blocks = append(blocks, section(truncate(strings.Join(extra, "\n"), 2900)))
+	if a := actionsBlock(BlockCardActions, r, h.validButtons(r)); a != nil {
+		blocks = append(blocks, a)
+	}
 	return blocks
 }
 
@@ -120,7 +127,7 @@ func (h *Handler) requesterMessage(ctx context.Context, r astrobot.Request, e as
 	}
 	fmt.Fprintf(&b, "*%s* is now *%s*.", r.ID, statusLabel(r.Status))
 	if e.Note != "" && e.Action != astrobot.ActNote {
-		fmt.Fprintf(&b, "\n> %s", e.Note)
+		fmt.Fprintf(&b, "\n> %s", escape(e.Note))
 	}
 	fmt.Fprintf(&b, "\n*What happens next:* %s", nextStep(r))
 	return b.String(), nil

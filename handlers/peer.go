@@ -166,7 +166,7 @@ func readPeerInput(v slack.View) peerInput {
 	}
 	return peerInput{
 		cluster: get(BlockCluster, ActionCluster).SelectedOption.Value,
-		account: strings.TrimSpace(get(BlockAccount, ActionAccount).Value),
+		account: strings.NewReplacer("-", "", " ", "").Replace(get(BlockAccount, ActionAccount).Value), // the console shows 1234-5678-9012
 		region:  get(BlockRegion, ActionRegion).SelectedOption.Value,
 		vpc:     strings.ToLower(strings.TrimSpace(get(BlockVPC, ActionVPC).Value)),
 		cidrs:   get(BlockCIDRs, ActionCIDRs).Value,
@@ -207,7 +207,12 @@ func (h *Handler) submitPeerRequest(ctx context.Context, cb slack.InteractionCal
 	if err != nil {
 		return h.viewErrors(ctx, CallbackPeerRequest, err, BlockCluster)
 	}
-	cl, err := h.tenancy.FindCluster(c, clusters, in.cluster)
+	var cl astrobot.Cluster
+	if in.cluster == "" {
+		err = astrobot.Errorf(astrobot.EInvalid, "Choose the Astro cluster to peer with.")
+	} else {
+		cl, err = h.tenancy.FindCluster(c, clusters, in.cluster)
+	}
 	check(astrobot.FieldCluster, err)
 	if err == nil && fields[astrobot.FieldCIDRs] == "" {
 		check(astrobot.FieldCIDRs, astrobot.CheckClusterOverlap(cl, cidrs))

@@ -32,7 +32,9 @@ func (h *Handler) findRequest(ctx context.Context, c astrobot.Caller, ref string
 	if c.Support || r.Requester.UserID == c.UserID {
 		return r, events, nil
 	}
-	clusters, err := h.dir.Clusters(ctx)
+	lctx, cancel := context.WithTimeout(ctx, h.lookupTimeout)
+	defer cancel()
+	clusters, err := h.dir.Clusters(lctx)
 	if err != nil {
 		return astrobot.Request{}, nil, err
 	}
@@ -71,7 +73,7 @@ func (h *Handler) listRequests(ctx context.Context, c astrobot.Caller) *slack.Ms
 		fmt.Fprintf(&b, "• *%s* · %s · cluster `%s` ↔ `%s` · %s · %s ago\n", r.ID, statusLabel(r.Status), r.ClusterID, r.Peer.VPCID, r.Status.Owner(), age(now, r.CreatedAt))
 	}
 	b.WriteString("`" + CommandPeer + " status PEER-0042` shows one with its history.")
-	return ephemeral(b.String(), section(b.String()))
+	return ephemeral(title, section(truncate(b.String(), 2900)))
 }
 
 func (h *Handler) requestStatus(ctx context.Context, c astrobot.Caller, ref string) *slack.Msg {
@@ -82,13 +84,27 @@ func (h *Handler) requestStatus(ctx context.Context, c astrobot.Caller, ref stri
 	var b strings.Builder
 	b.WriteString(requestSummary(r))
 	fmt.Fprintf(&b, "\n*Next:* %s\n*History:*\n", nextStep(r))
+	var lines []string
 	for _, e := range events {
 		if e.Action == astrobot.ActNote && !c.Support {
 			continue // internal notes stay with support
 		}
-		b.WriteString("• " + eventLine(e) + "\n")
+		lines = append(lines, "• "+eventLine(e)+"\n")
 	}
-	return ephemeral(b.String(), section(truncate(b.String(), 2900)))
+	// Keep the newest events when the history is too long for one section.
+	size := b.Len()
+	for _, l := range lines {
+		size += len(l)
+	}
+	for size > 2800 && len(lines) > 1 {
+		size -= len(lines[0])
+		lines = lines[1:]
+		if !strings.HasPrefix(lines[0], "• …") {
+			lines[0] = "• …earlier events left out\n" + lines[0]
+		}
+	}
+	b.WriteString(strings.Join(lines, ""))
+	return ephemeral(fmt.Sprintf("%s · %s", r.ID, statusLabel(r.Status)), section(truncate(b.String(), 2900)))
 }
 
 func (h *Handler) cancelRequest(ctx context.Context, c astrobot.Caller, ref string) *slack.Msg {
@@ -111,6 +127,12 @@ func (h *Handler) cancelRequest(ctx context.Context, c astrobot.Caller, ref stri
 	return ephemeral(fmt.Sprintf(":no_entry_sign: %s is cancelled. Support has been told.", r.ID))
 }
 
+// escape makes text a user typed safe to show in mrkdwn: no mentions such
+// as <!channel>, no disguised links.
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
 // requestSummary describes a request in a few lines.
 func requestSummary(r astrobot.Request) string {
 	var b strings.Builder
@@ -124,7 +146,7 @@ func requestSummary(r astrobot.Request) string {
 		fmt.Fprintf(&b, "*Assignee:* <@%s>\n", r.Assignee)
 	}
 	if r.Note != "" {
-		fmt.Fprintf(&b, "*Note:* %s\n", r.Note)
+		fmt.Fprintf(&b, "*Note:* %s\n", escape(r.Note))
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, ":information_source: %s\n", w)
@@ -143,12 +165,15 @@ func nextStep(r astrobot.Request) string {
 
 func eventLine(e astrobot.Event) string {
 	who := "<@" + e.Actor + ">"
-	if e.Actor == astrobot.ActorAWS {
+	switch e.Actor {
+	case astrobot.ActorAWS:
 		who = "AWS"
+	case astrobot.ActorBot:
+		who = "astrobot"
 	}
 	line := fmt.Sprintf("%s — %s %s", e.At.UTC().Format("2006-01-02 15:04 UTC"), who, actionText(e))
 	if e.Note != "" {
-		line += ": " + e.Note
+		line += ": " + escape(e.Note)
 	}
 	return line
 }

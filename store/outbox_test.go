@@ -13,14 +13,21 @@ import (
 	"github.com/astrobot-dev/astrobot"
 )
 
-// outboxNotifications returns the notifications in the outbox, in key order.
-func outboxNotifications(t testing.TB, db *DB) []astrobot.Notification {
+// entry is an outbox key and its notification.
+type entry struct {
+	Key          uint64
+	Notification astrobot.Notification
+}
+
+// outboxEntries returns the entries of the outbox, in key order.
+func outboxEntries(t testing.TB, db *DB) []entry {
 	t.Helper()
-	var out []astrobot.Notification
+	var out []entry
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		return bucket(tx, bucketOutbox).ForEach(func(k, v []byte) error {
-			rec, err := decodeOutbox(binary.BigEndian.Uint64(k), v)
-			out = append(out, rec.notification())
+			key := binary.BigEndian.Uint64(k)
+			rec, err := decodeOutbox(key, v)
+			out = append(out, entry{key, rec.notification()})
 			return err
 		})
 	})
@@ -30,21 +37,51 @@ func outboxNotifications(t testing.TB, db *DB) []astrobot.Notification {
 	return out
 }
 
-// pendingSummary is the part of a Delivery the ordering tests look at.
-type pendingSummary struct {
-	Key          uint64
-	Notification astrobot.Notification
+// outboxNotifications returns the notifications in the outbox, in key order.
+func outboxNotifications(t testing.TB, db *DB) []astrobot.Notification {
+	t.Helper()
+	var out []astrobot.Notification
+	for _, e := range outboxEntries(t, db) {
+		out = append(out, e.Notification)
+	}
+	return out
 }
 
-func pending(t *testing.T, db *DB, now time.Time, limit int) []pendingSummary {
+// owed returns the notifications the history of request id owes, in order,
+// as the domain computes them.
+func owed(t testing.TB, db *DB, id astrobot.RequestID) []astrobot.Notification {
+	t.Helper()
+	r, events, err := db.History(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []astrobot.Notification
+	for _, e := range events {
+		out = append(out, astrobot.Notifications(&r, e)...)
+	}
+	return out
+}
+
+// entriesOf returns the outbox entries of request id, in key order.
+func entriesOf(all []entry, id astrobot.RequestID) []entry {
+	var out []entry
+	for _, e := range all {
+		if e.Notification.RequestID == id {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func pending(t *testing.T, db *DB, now time.Time, limit int) []entry {
 	t.Helper()
 	ds, err := db.PendingDeliveries(context.Background(), now, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []pendingSummary
+	var out []entry
 	for _, d := range ds {
-		out = append(out, pendingSummary{d.Key, d.Notification})
+		out = append(out, entry{d.Key, d.Notification})
 	}
 	return out
 }
@@ -53,16 +90,34 @@ func TestPendingDeliveriesOrder(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	db := openTest(t, clk)
-	a := create(t, db, peering("U1", "cl-1", "vpc-0000000a", "10.1.0.0/16")) // keys 1 card, 2 requester
-	b := create(t, db, peering("U2", "cl-1", "vpc-0000000b", "10.2.0.0/16")) // keys 3 card, 4 requester
-	a = apply(t, db, a.ID, astrobot.Change{Action: astrobot.ActNote, Actor: "S1", Role: astrobot.RoleSupport, Note: "looking"}) // key 5 thread
-	n := func(id astrobot.RequestID, k astrobot.NotificationKind, ev int) astrobot.Notification {
-		return astrobot.Notification{RequestID: id, Kind: k, Event: ev}
+	a := create(t, db, peering("U1", "cl-1", "vpc-0000000a", "10.1.0.0/16"))
+	b := create(t, db, peering("U2", "cl-1", "vpc-0000000b", "10.2.0.0/16"))
+	a = apply(t, db, a.ID, astrobot.Change{Action: astrobot.ActNote, Actor: "S1", Role: astrobot.RoleSupport, Note: "looking"})
+	all := outboxEntries(t, db)
+	// In commit order: a's submission, b's submission, a's note.
+	_, eventsA, err := db.History(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, eventsB, err := db.History(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantOutbox []astrobot.Notification
+	wantOutbox = append(wantOutbox, astrobot.Notifications(&a, eventsA[0])...)
+	wantOutbox = append(wantOutbox, astrobot.Notifications(&b, eventsB[0])...)
+	wantOutbox = append(wantOutbox, astrobot.Notifications(&a, eventsA[1])...)
+	if diff := cmp.Diff(wantOutbox, outboxNotifications(t, db)); diff != "" {
+		t.Fatalf("outbox does not hold what the events owe (-want +got):\n%s", diff)
+	}
+	ea, eb := entriesOf(all, a.ID), entriesOf(all, b.ID)
+	if len(ea) < 3 || len(eb) < 2 || ea[0].Notification.Kind != astrobot.NotifyCard || eb[0].Notification.Kind != astrobot.NotifyCard {
+		t.Fatalf("outbox = %+v; want a card first for each request and more entries after", all)
 	}
 	now := clk.Now()
 
 	// One per request, the earliest of each.
-	want := []pendingSummary{{1, n(a.ID, astrobot.NotifyCard, 0)}, {3, n(b.ID, astrobot.NotifyCard, 0)}}
+	want := []entry{ea[0], eb[0]}
 	if diff := cmp.Diff(want, pending(t, db, now, 10)); diff != "" {
 		t.Errorf("pending (-want +got):\n%s", diff)
 	}
@@ -83,21 +138,21 @@ func TestPendingDeliveriesOrder(t *testing.T) {
 		t.Errorf("delivery = %+v", ds[0])
 	}
 
-	// Delivering a's card lets its DM go next.
-	if err := db.Acknowledge(ctx, []Ack{{Key: 1}}); err != nil {
+	// Delivering a's card lets its next entry go.
+	if err := db.Acknowledge(ctx, []Ack{{Key: ea[0].Key}}); err != nil {
 		t.Fatal(err)
 	}
-	want = []pendingSummary{{2, n(a.ID, astrobot.NotifyRequester, 0)}, {3, n(b.ID, astrobot.NotifyCard, 0)}}
+	want = []entry{ea[1], eb[0]}
 	if diff := cmp.Diff(want, pending(t, db, now, 0)); diff != "" {
 		t.Errorf("pending after ack (-want +got):\n%s", diff)
 	}
 
 	// A deferred card holds back all of b, and only b.
 	retry := now.Add(time.Minute)
-	if err := db.Defer(ctx, 3, retry, "ratelimited"); err != nil {
+	if err := db.Defer(ctx, eb[0].Key, retry, "ratelimited"); err != nil {
 		t.Fatal(err)
 	}
-	want = []pendingSummary{{2, n(a.ID, astrobot.NotifyRequester, 0)}}
+	want = []entry{ea[1]}
 	if diff := cmp.Diff(want, pending(t, db, now, 0)); diff != "" {
 		t.Errorf("pending while b is deferred (-want +got):\n%s", diff)
 	}
@@ -108,16 +163,16 @@ func TestPendingDeliveriesOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ds) != 2 || ds[1].Key != 3 || ds[1].Attempts != 1 || ds[1].LastError != "ratelimited" || !ds[1].NotBefore.Equal(retry) {
-		t.Errorf("pending at b's retry time = %+v; want a's DM, then b's card with 1 attempt", ds)
+	if len(ds) != 2 || ds[1].Key != eb[0].Key || ds[1].Attempts != 1 || ds[1].LastError != "ratelimited" || !ds[1].NotBefore.Equal(retry) {
+		t.Errorf("pending at b's retry time = %+v; want a's next entry, then b's card with 1 attempt", ds)
 	}
-	if err := db.Defer(ctx, 3, retry, "ratelimited again"); err != nil {
+	if err := db.Defer(ctx, eb[0].Key, retry, "ratelimited again"); err != nil {
 		t.Fatal(err)
 	}
-	if ds, err := db.PendingDeliveries(ctx, retry, 0); err != nil || ds[1].Attempts != 2 || ds[1].LastError != "ratelimited again" {
+	if ds, err := db.PendingDeliveries(ctx, retry, 0); err != nil || len(ds) != 2 || ds[1].Attempts != 2 || ds[1].LastError != "ratelimited again" {
 		t.Errorf("after second Defer: %+v, %v", ds, err)
 	}
-	wantCode(t, db.Defer(ctx, 99, retry, "x"), astrobot.ENotFound)
+	wantCode(t, db.Defer(ctx, 999, retry, "x"), astrobot.ENotFound)
 }
 
 func TestAcknowledgeSetsCard(t *testing.T) {
@@ -125,10 +180,20 @@ func TestAcknowledgeSetsCard(t *testing.T) {
 	clk := newClock()
 	db := openTest(t, clk)
 	r := create(t, db, peering("U1", "cl-1", "vpc-0000000a", "10.1.0.0/16"))
-	apply(t, db, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: "S1", Role: astrobot.RoleSupport}) // key 3 card, 4 thread
+	submitted := outboxEntries(t, db)
+	apply(t, db, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: "S1", Role: astrobot.RoleSupport})
+	approved := outboxEntries(t, db)[len(submitted):]
+	if len(submitted) < 2 || submitted[0].Notification.Kind != astrobot.NotifyCard ||
+		len(approved) < 2 || approved[0].Notification.Kind != astrobot.NotifyCard {
+		t.Fatalf("outbox = %+v then %+v; want a card first after each event", submitted, approved)
+	}
 
 	card := astrobot.MessageRef{Channel: "CSUP", TS: "1.000100"}
-	if err := db.Acknowledge(ctx, []Ack{{Key: 1, Card: &card}, {Key: 2}}); err != nil {
+	acks := []Ack{{Key: submitted[0].Key, Card: &card}}
+	for _, e := range submitted[1:] {
+		acks = append(acks, Ack{Key: e.Key})
+	}
+	if err := db.Acknowledge(ctx, acks); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Request(ctx, r.ID)
@@ -142,10 +207,17 @@ func TestAcknowledgeSetsCard(t *testing.T) {
 	if got.Status != astrobot.StatusApproved || got.UpdatedBy != "S1" {
 		t.Errorf("request after ack = %+v", got)
 	}
+	if diff := cmp.Diff(approved, outboxEntries(t, db)); diff != "" {
+		t.Errorf("outbox after acknowledging the submission (-want +got):\n%s", diff)
+	}
 
 	// A later card acknowledgement keeps the first card; acks are idempotent.
 	other := astrobot.MessageRef{Channel: "CSUP", TS: "2.000200"}
-	if err := db.Acknowledge(ctx, []Ack{{Key: 3, Card: &other}, {Key: 1, Card: &other}, {Key: 4}, {Key: 4}}); err != nil {
+	acks = []Ack{{Key: approved[0].Key, Card: &other}, {Key: submitted[0].Key, Card: &other}}
+	for _, e := range approved[1:] {
+		acks = append(acks, Ack{Key: e.Key}, Ack{Key: e.Key})
+	}
+	if err := db.Acknowledge(ctx, acks); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := db.Request(ctx, r.ID); err != nil || got.Card != card {
@@ -170,47 +242,49 @@ func TestDeadLetterAndStats(t *testing.T) {
 	}
 
 	first := clk.Now()
-	r := create(t, db, peering("U1", "cl-1", "vpc-0000000a", "10.1.0.0/16")) // keys 1, 2
+	r := create(t, db, peering("U1", "cl-1", "vpc-0000000a", "10.1.0.0/16"))
 	clk.Advance(time.Minute)
-	create(t, db, peering("U2", "cl-1", "vpc-0000000b", "10.2.0.0/16")) // keys 3, 4
+	create(t, db, peering("U2", "cl-1", "vpc-0000000b", "10.2.0.0/16"))
+	all := outboxEntries(t, db)
 	st, err = db.OutboxStats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(OutboxStats{Depth: 4, Oldest: first}, st); diff != "" {
+	if diff := cmp.Diff(OutboxStats{Depth: len(all), Oldest: first}, st); diff != "" {
 		t.Errorf("OutboxStats (-want +got):\n%s", diff)
 	}
 
 	clk.Advance(time.Minute)
-	if err := db.DeadLetter(ctx, 1, "channel_not_found"); err != nil {
+	mine := entriesOf(all, r.ID)
+	if err := db.DeadLetter(ctx, mine[0].Key, "channel_not_found"); err != nil {
 		t.Fatal(err)
 	}
 	// The next entry of the request may go now.
-	if got := pending(t, db, clk.Now(), 0); len(got) != 2 || got[0].Key != 2 || got[0].Notification.RequestID != r.ID {
-		t.Errorf("pending after dead letter = %+v; want key 2 of %s first", got, r.ID)
+	if got := pending(t, db, clk.Now(), 0); len(got) != 2 || got[0] != mine[1] {
+		t.Errorf("pending after dead letter = %+v; want %+v first", got, mine[1])
 	}
 	st, err = db.OutboxStats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(OutboxStats{Depth: 3, Oldest: first, DeadLetters: 1}, st); diff != "" {
+	if diff := cmp.Diff(OutboxStats{Depth: len(all) - 1, Oldest: first, DeadLetters: 1}, st); diff != "" {
 		t.Errorf("OutboxStats after dead letter (-want +got):\n%s", diff)
 	}
 
 	var dead deadRecord
 	err = db.bolt.View(func(tx *bolt.Tx) error {
-		return json.Unmarshal(bucket(tx, bucketDeadletter).Get(u64(1)), &dead)
+		return json.Unmarshal(bucket(tx, bucketDeadletter).Get(u64(mine[0].Key)), &dead)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantDead := deadRecord{
-		outboxRecord: outboxRecord{RequestID: uint64(r.ID), Kind: string(astrobot.NotifyCard), Event: 0, CreatedAt: first},
+		outboxRecord: outboxRecord{RequestID: uint64(r.ID), Kind: string(mine[0].Notification.Kind), Event: 0, CreatedAt: first},
 		Reason:       "channel_not_found",
 		DeadAt:       clk.Now(),
 	}
 	if diff := cmp.Diff(wantDead, dead, cmp.AllowUnexported(deadRecord{})); diff != "" {
 		t.Errorf("dead letter (-want +got):\n%s", diff)
 	}
-	wantCode(t, db.DeadLetter(ctx, 1, "again"), astrobot.ENotFound)
+	wantCode(t, db.DeadLetter(ctx, mine[0].Key, "again"), astrobot.ENotFound)
 }

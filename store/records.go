@@ -32,6 +32,7 @@ type requestRecord struct {
 	CreatedAt   time.Time      `json:"created_at"`
 	UpdatedAt   time.Time      `json:"updated_at"`
 	UpdatedBy   string         `json:"updated_by,omitempty"`
+	RemindedAt  time.Time      `json:"reminded_at,omitzero"`
 	CardChannel string         `json:"card_channel,omitempty"`
 	CardTS      string         `json:"card_ts,omitempty"`
 }
@@ -56,6 +57,7 @@ func encodeRequest(r *astrobot.Request) ([]byte, error) {
 		CreatedAt:   utc(r.CreatedAt),
 		UpdatedAt:   utc(r.UpdatedAt),
 		UpdatedBy:   r.UpdatedBy,
+		RemindedAt:  utc(r.RemindedAt),
 		CardChannel: r.Card.Channel,
 		CardTS:      r.Card.TS,
 	})
@@ -67,21 +69,22 @@ func decodeRequest(id astrobot.RequestID, data []byte) (astrobot.Request, error)
 		return astrobot.Request{}, fmt.Errorf("decode request %s: %w", id, err)
 	}
 	return astrobot.Request{
-		ID:        id,
-		Kind:      astrobot.Kind(rec.Kind),
-		Status:    astrobot.Status(rec.Status),
-		Requester: astrobot.Requester{UserID: rec.UserID, TeamID: rec.TeamID, ChannelID: rec.ChannelID},
-		ClusterID: rec.ClusterID,
-		Peer:      astrobot.Peer{AccountID: rec.AccountID, Region: rec.Region, VPCID: rec.VPCID, CIDRs: rec.CIDRs},
-		Note:      rec.Note,
-		Warnings:  rec.Warnings,
-		Assignee:  rec.Assignee,
-		PeeringID: rec.PeeringID,
-		ExpiresAt: rec.ExpiresAt,
-		CreatedAt: rec.CreatedAt,
-		UpdatedAt: rec.UpdatedAt,
-		UpdatedBy: rec.UpdatedBy,
-		Card:      astrobot.MessageRef{Channel: rec.CardChannel, TS: rec.CardTS},
+		ID:         id,
+		Kind:       astrobot.Kind(rec.Kind),
+		Status:     astrobot.Status(rec.Status),
+		Requester:  astrobot.Requester{UserID: rec.UserID, TeamID: rec.TeamID, ChannelID: rec.ChannelID},
+		ClusterID:  rec.ClusterID,
+		Peer:       astrobot.Peer{AccountID: rec.AccountID, Region: rec.Region, VPCID: rec.VPCID, CIDRs: rec.CIDRs},
+		Note:       rec.Note,
+		Warnings:   rec.Warnings,
+		Assignee:   rec.Assignee,
+		PeeringID:  rec.PeeringID,
+		ExpiresAt:  rec.ExpiresAt,
+		CreatedAt:  rec.CreatedAt,
+		UpdatedAt:  rec.UpdatedAt,
+		UpdatedBy:  rec.UpdatedBy,
+		RemindedAt: rec.RemindedAt,
+		Card:       astrobot.MessageRef{Channel: rec.CardChannel, TS: rec.CardTS},
 	}, nil
 }
 

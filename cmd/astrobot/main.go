@@ -34,6 +34,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	switch cmd {
 	case "serve":
 		return serve(args, getenv, stdout, stderr)
+	case "clusters":
+		return clusters(args, getenv, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return 0
@@ -47,6 +49,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   astrobot [serve]          run the Slack bot (settings from the environment)
   astrobot serve --help     list every setting with its default
+  astrobot clusters list    every cluster, from the clusters file or AWS (works while the bot runs)
+  astrobot clusters show ID one cluster in full
   astrobot help             this help
 `)
 }

@@ -3,10 +3,13 @@
 //
 //	astroload [-url http://127.0.0.1:3000/slack/events] [-secret S] [-c 32] [-n 20000] [-d 30s]
 //	          [-scenario ip|peer-submit] [-text clx123abc] [-team T0001] [-user U0001] [-channel C0001]
+//	          [-pool 172.16.0.0/12]
 //
 // The signing secret comes from -secret or SLACK_SIGNING_SECRET. It stops after
 // -n requests or -d, whichever comes first, and never runs longer than ten
-// minutes. It only talks to loopback addresses.
+// minutes. It only talks to loopback addresses. Requests still in flight when
+// -d ends are neither counted nor measured, though astrobot may have handled
+// them.
 //
 // Scenario ip sends the slash command "/astro-ip <text>". Scenario peer-submit
 // sends view_submission payloads of the peering modal for cluster <text>, each
@@ -122,6 +125,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		var nonce [4]byte
 		_, _ = rand.Read(nonce[:])
 		sc = peerScenario(*text, caller, p, binary.BigEndian.Uint32(nonce[:]))
+		if *total > sc.max {
+			fmt.Fprintf(stderr, "astroload: -pool %s holds %d /%d blocks: sending at most %d requests\n", p, sc.max, peerBlockBits, sc.max)
+		}
 		if *total == 0 || *total > sc.max {
 			*total = sc.max
 		}

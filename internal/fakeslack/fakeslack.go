@@ -156,8 +156,11 @@ func New(opts ...Option) *Server {
 	mux.HandleFunc("/api/{method}", s.serveAPI)
 	mux.HandleFunc("POST /response/{id...}", s.serveResponseURL)
 	mux.HandleFunc("GET /ws", s.serveSocket)
-	s.srv = httptest.NewServer(mux)
-	s.URL = s.srv.URL
+	// URL is set before the server starts, so that handlers read it after
+	// the write as far as the race detector can tell.
+	s.srv = httptest.NewUnstartedServer(mux)
+	s.URL = "http://" + s.srv.Listener.Addr().String()
+	s.srv.Start()
 	return s
 }
 

@@ -1,0 +1,609 @@
+package cloud
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/astrobot-dev/astrobot"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+)
+
+// AWS status codes of a peering connection: the values of Peering.Status.
+const (
+	PeeringInitiating   = "initiating-request"
+	PeeringPending      = "pending-acceptance"
+	PeeringProvisioning = "provisioning"
+	PeeringActive       = "active"
+	PeeringFailed       = "failed"
+	PeeringExpired      = "expired"
+	PeeringRejected     = "rejected"
+	PeeringDeleting     = "deleting"
+	PeeringDeleted      = "deleted"
+)
+
+// Tags astrobot puts on the peering connections it creates, besides
+// DefaultClusterTag and Name.
+const (
+	requestTag = "astrobot:request-id"
+	attemptTag = "astrobot:attempt"
+)
+
+const (
+	// maxIDsPerCall bounds the peering connection IDs of one describe call.
+	maxIDsPerCall = 1000
+	// routeTablePageSize is the MaxResults of DescribeRouteTables (AWS allows 5 to 100).
+	routeTablePageSize = 100
+	// pendingLifetime is how long AWS keeps a peering connection waiting for
+	// acceptance before it expires. It cannot be changed.
+	pendingLifetime = 7 * 24 * time.Hour
+)
+
+// PeeringOptions configure Peerings.
+type PeeringOptions struct {
+	// Roles maps the AWS account ID of a cluster to the ARN of the role to
+	// assume to act in that account. Clusters in the account of the SDK
+	// configuration's credentials need none.
+	Roles map[string]string
+	// Logger receives one entry per failed AWS call and one per change made.
+	// Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Peerings makes and tends VPC peering connections from cluster VPCs to
+// customer VPCs. It is safe for concurrent use.
+type Peerings struct {
+	cfg    aws.Config
+	roles  map[string]string
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	clients map[clientKey]*ec2.Client
+}
+
+type clientKey struct{ account, region string }
+
+// Peering is the state of a peering connection as AWS reports it.
+type Peering struct {
+	ID            string         // pcx-…
+	Status        string         // AWS status code: one of the Peering* constants
+	Message       string         // AWS status message
+	ExpiresAt     time.Time      // when a pending connection expires; zero if unknown
+	AccepterCIDRs []netip.Prefix // every CIDR block of the customer VPC, as AWS sees it
+}
+
+// NewPeerings returns Peerings that act with cfg, built by the caller (usually
+// with config.LoadDefaultConfig, which honours AWS_ENDPOINT_URL). Clients for
+// each account and region are made on first use; credentials of assumed roles
+// are cached and refreshed before they expire.
+func NewPeerings(cfg aws.Config, opts PeeringOptions) *Peerings {
+	p := &Peerings{
+		cfg:     cfg,
+		roles:   maps.Clone(opts.Roles),
+		logger:  opts.Logger,
+		now:     opts.Now,
+		clients: make(map[clientKey]*ec2.Client),
+	}
+	if p.logger == nil {
+		p.logger = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p
+}
+
+// target returns the client acting in account and region.
+func (p *Peerings) target(account, region string) target {
+	key := clientKey{account, region}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	client, ok := p.clients[key]
+	if !ok {
+		creds := p.cfg.Credentials
+		if role, ok := p.roles[account]; ok {
+			stsClient := sts.NewFromConfig(p.cfg, func(o *sts.Options) { o.Region = region })
+			creds = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, role, func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = "astrobot"
+			}))
+		}
+		client = ec2.NewFromConfig(p.cfg, func(o *ec2.Options) {
+			o.Region = region
+			o.Credentials = creds
+		})
+		p.clients[key] = client
+	}
+	return target{account: account, region: region, client: client}
+}
+
+// Create makes the peering connection from the VPC of cluster to the peer VPC
+// of r, tagged with the request ID and the attempt. It is idempotent: when a
+// connection of the same request and attempt between the same VPCs exists and
+// has not ended (failed, rejected, expired, deleting or deleted), Create
+// returns it instead of making another, so a crash between Create and storing
+// its answer never leaves two. A retry after the connection ended passes the
+// next attempt, which makes a new one.
+func (p *Peerings) Create(ctx context.Context, cluster astrobot.Cluster, r astrobot.Request, attempt int) (Peering, error) {
+	tg := p.target(cluster.AccountID, cluster.Region)
+	log := []any{"request", r.ID.String(), "cluster", cluster.ID}
+	existing, err := p.findCreated(ctx, tg, cluster, r, attempt)
+	if err != nil {
+		return Peering{}, p.fail(ctx, tg, "look up peering connections", err, log...)
+	}
+	if existing != nil {
+		p.logger.InfoContext(ctx, "peering: reusing the connection made earlier", append(log, "pcx", existing.ID, "status", existing.Status)...)
+		return *existing, nil
+	}
+
+	tags := []types.Tag{
+		{Key: aws.String(requestTag), Value: aws.String(r.ID.String())},
+		{Key: aws.String(attemptTag), Value: aws.String(strconv.Itoa(attempt))},
+		{Key: aws.String(DefaultClusterTag), Value: aws.String(cluster.ID)},
+		{Key: aws.String("Name"), Value: aws.String(r.ID.String())},
+	}
+	out, err := tg.client.CreateVpcPeeringConnection(ctx, &ec2.CreateVpcPeeringConnectionInput{
+		VpcId:             aws.String(cluster.VPCID),
+		PeerOwnerId:       aws.String(r.Peer.AccountID),
+		PeerRegion:        aws.String(r.Peer.Region),
+		PeerVpcId:         aws.String(r.Peer.VPCID),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVpcPeeringConnection, Tags: tags}},
+	})
+	if err != nil {
+		return Peering{}, p.fail(ctx, tg, "create peering connections", err, log...)
+	}
+	if out.VpcPeeringConnection == nil {
+		return Peering{}, p.fail(ctx, tg, "create peering connections", errors.New("create VPC peering connection: AWS answered without a connection"), log...)
+	}
+	pc := p.peering(*out.VpcPeeringConnection)
+	if pc.ExpiresAt.IsZero() {
+		pc.ExpiresAt = p.now().Add(pendingLifetime)
+	}
+	p.logger.InfoContext(ctx, "peering: created a connection", append(log, "pcx", pc.ID, "status", pc.Status,
+		"account", tg.account, "region", tg.region, "peer_account", r.Peer.AccountID, "peer_region", r.Peer.Region, "peer_vpc", r.Peer.VPCID)...)
+	return pc, nil
+}
+
+// findCreated returns the connection an earlier Create made for the same
+// request, attempt and VPCs and that has not ended, or nil. moto ignores
+// describe filters, so the tags and VPCs are checked here too.
+func (p *Peerings) findCreated(ctx context.Context, tg target, cluster astrobot.Cluster, r astrobot.Request, attempt int) (*Peering, error) {
+	want := map[string]string{requestTag: r.ID.String(), attemptTag: strconv.Itoa(attempt)}
+	filters := []types.Filter{{Name: aws.String("requester-vpc-info.vpc-id"), Values: []string{cluster.VPCID}}}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		filters = append(filters, types.Filter{Name: aws.String("tag:" + k), Values: []string{want[k]}})
+	}
+	pages := ec2.NewDescribeVpcPeeringConnectionsPaginator(tg.client, &ec2.DescribeVpcPeeringConnectionsInput{
+		Filters:    filters,
+		MaxResults: aws.Int32(pageSize),
+	})
+	var found []Peering
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe VPC peering connections: %w", err)
+		}
+		for _, c := range page.VpcPeeringConnections {
+			tags := make(map[string]string, len(c.Tags))
+			for _, t := range c.Tags {
+				tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+			if tags[requestTag] != want[requestTag] || tags[attemptTag] != want[attemptTag] ||
+				vpcOf(c.RequesterVpcInfo) != cluster.VPCID || vpcOf(c.AccepterVpcInfo) != r.Peer.VPCID {
+				continue
+			}
+			if pc := p.peering(c); !ended(pc.Status) {
+				found = append(found, pc)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(found, func(a, b Peering) int { return cmp.Compare(a.ID, b.ID) })
+	if len(found) > 1 {
+		p.logger.WarnContext(ctx, "peering: more than one live connection carries the same request and attempt; using the first",
+			"request", r.ID.String(), "attempt", attempt, "pcx", found[0].ID, "others", len(found)-1, "account", tg.account, "region", tg.region)
+	}
+	return &found[0], nil
+}
+
+func vpcOf(info *types.VpcPeeringConnectionVpcInfo) string {
+	if info == nil {
+		return ""
+	}
+	return aws.ToString(info.VpcId)
+}
+
+// ended reports whether a peering connection in AWS status s is over: failed,
+// rejected, expired, deleting or deleted. It carries no traffic and never will.
+func ended(status string) bool {
+	switch status {
+	case PeeringFailed, PeeringRejected, PeeringExpired, PeeringDeleting, PeeringDeleted:
+		return true
+	}
+	return false
+}
+
+// peering converts what AWS says about a connection.
+func (p *Peerings) peering(c types.VpcPeeringConnection) Peering {
+	pc := Peering{ID: aws.ToString(c.VpcPeeringConnectionId), ExpiresAt: aws.ToTime(c.ExpirationTime)}
+	if c.Status != nil {
+		pc.Status, pc.Message = string(c.Status.Code), aws.ToString(c.Status.Message)
+	}
+	if info := c.AccepterVpcInfo; info != nil {
+		blocks := []string{aws.ToString(info.CidrBlock)}
+		for _, b := range info.CidrBlockSet {
+			blocks = append(blocks, aws.ToString(b.CidrBlock))
+		}
+		for _, b := range blocks {
+			if b == "" {
+				continue
+			}
+			prefix, err := netip.ParsePrefix(b)
+			if err != nil {
+				p.logger.Warn("peering: ignoring an accepter CIDR block AWS returned", "pcx", pc.ID, "cidr", b, "err", err)
+				continue
+			}
+			if !slices.Contains(pc.AccepterCIDRs, prefix) {
+				pc.AccepterCIDRs = append(pc.AccepterCIDRs, prefix)
+			}
+		}
+		slices.SortFunc(pc.AccepterCIDRs, netip.Prefix.Compare)
+	}
+	return pc
+}
+
+// Describe returns the state of the peering connections ids, all in account
+// and region, keyed by ID, with one DescribeVpcPeeringConnections call per
+// 1000 IDs. A connection AWS no longer knows comes back with status
+// PeeringDeleted. When AWS refuses the whole call because it no longer knows
+// one of the IDs, Describe asks again with a filter on the IDs, which AWS
+// answers with the connections it still knows.
+func (p *Peerings) Describe(ctx context.Context, account, region string, ids []string) (map[string]Peering, error) {
+	tg := p.target(account, region)
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if len(ids) > 0 && ids[0] == "" {
+		ids = ids[1:]
+	}
+	out := make(map[string]Peering, len(ids))
+	for chunk := range slices.Chunk(ids, maxIDsPerCall) {
+		conns, err := describeByID(ctx, tg.client, chunk)
+		if isNotFound(err) {
+			conns, err = describeByFilter(ctx, tg.client, chunk)
+		}
+		if err != nil {
+			return nil, p.fail(ctx, tg, "look up peering connections", err, "pcx_count", len(ids))
+		}
+		for _, c := range conns {
+			if pc := p.peering(c); slices.Contains(chunk, pc.ID) {
+				out[pc.ID] = pc
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			out[id] = Peering{ID: id, Status: PeeringDeleted, Message: "AWS no longer knows this peering connection."}
+		}
+	}
+	return out, nil
+}
+
+func describeByID(ctx context.Context, client *ec2.Client, ids []string) ([]types.VpcPeeringConnection, error) {
+	var conns []types.VpcPeeringConnection
+	pages := ec2.NewDescribeVpcPeeringConnectionsPaginator(client, &ec2.DescribeVpcPeeringConnectionsInput{VpcPeeringConnectionIds: ids})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe VPC peering connections by ID: %w", err)
+		}
+		conns = append(conns, page.VpcPeeringConnections...)
+	}
+	return conns, nil
+}
+
+func describeByFilter(ctx context.Context, client *ec2.Client, ids []string) ([]types.VpcPeeringConnection, error) {
+	var conns []types.VpcPeeringConnection
+	for chunk := range slices.Chunk(ids, maxFilterValues) {
+		pages := ec2.NewDescribeVpcPeeringConnectionsPaginator(client, &ec2.DescribeVpcPeeringConnectionsInput{
+			Filters:    []types.Filter{{Name: aws.String("vpc-peering-connection-id"), Values: chunk}},
+			MaxResults: aws.Int32(pageSize),
+		})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("describe VPC peering connections by filter: %w", err)
+			}
+			conns = append(conns, page.VpcPeeringConnections...)
+		}
+	}
+	return conns, nil
+}
+
+// Configure does the Astro side of the active peering connection
+// r.PeeringID: a route to every CIDR of r.Peer through the connection in every
+// route table of the cluster VPC, and DNS resolution of the customer VPC's
+// private names from the cluster VPC. Running it again changes nothing. A route
+// to one of the CIDRs that goes elsewhere is an EConflict error naming the
+// route table, the CIDR and where the route goes; astrobot never replaces it.
+func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r astrobot.Request) error {
+	if r.PeeringID == "" {
+		return astrobot.Errorf(astrobot.EInvalid, "%s has no peering connection yet: create it before setting up routes.", r.ID)
+	}
+	tg := p.target(cluster.AccountID, cluster.Region)
+	log := []any{"request", r.ID.String(), "cluster", cluster.ID, "pcx", r.PeeringID}
+	tables, err := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{
+		Filters:    []types.Filter{{Name: aws.String("vpc-id"), Values: []string{cluster.VPCID}}},
+		MaxResults: aws.Int32(routeTablePageSize),
+	})
+	if err != nil {
+		return p.fail(ctx, tg, "look up route tables", err, log...)
+	}
+	tables = slices.DeleteFunc(tables, func(t types.RouteTable) bool { return aws.ToString(t.VpcId) != cluster.VPCID })
+	if len(tables) == 0 {
+		p.logger.ErrorContext(ctx, "peering: the cluster VPC has no route table", append(log, "vpc", cluster.VPCID, "account", tg.account, "region", tg.region)...)
+		return astrobot.Errorf(astrobot.EInternal, "AWS lists no route table in VPC %s of cluster %s (account %s, %s): check the cluster's VPC ID.",
+			cluster.VPCID, cluster.ID, tg.account, tg.region)
+	}
+	added := 0
+	for _, t := range tables {
+		for _, cidr := range r.Peer.CIDRs {
+			ok, err := p.route(ctx, tg, cluster, t, cidr, r.PeeringID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				added++
+			}
+		}
+	}
+	_, err = tg.client.ModifyVpcPeeringConnectionOptions(ctx, &ec2.ModifyVpcPeeringConnectionOptionsInput{
+		VpcPeeringConnectionId:            aws.String(r.PeeringID),
+		RequesterPeeringConnectionOptions: &types.PeeringConnectionOptionsRequest{AllowDnsResolutionFromRemoteVpc: aws.Bool(true)},
+	})
+	if err != nil {
+		return p.fail(ctx, tg, "change peering connection options", err, log...)
+	}
+	p.logger.InfoContext(ctx, "peering: configured routes and DNS", append(log, "route_tables", len(tables), "routes_added", added)...)
+	return nil
+}
+
+// route makes sure route table t sends cidr to the peering connection pcx. It
+// reports whether it added the route.
+func (p *Peerings) route(ctx context.Context, tg target, cluster astrobot.Cluster, t types.RouteTable, cidr netip.Prefix, pcx string) (bool, error) {
+	table := aws.ToString(t.RouteTableId)
+	log := []any{"cluster", cluster.ID, "pcx", pcx, "route_table", table, "cidr", cidr.String()}
+	if to, ok := routeTo(t, cidr); ok {
+		return false, routeConflict(tg, cluster, table, cidr, to, pcx)
+	}
+	_, err := tg.client.CreateRoute(ctx, &ec2.CreateRouteInput{
+		RouteTableId:           aws.String(table),
+		DestinationCidrBlock:   aws.String(cidr.String()),
+		VpcPeeringConnectionId: aws.String(pcx),
+	})
+	if err == nil {
+		return true, nil
+	}
+	if apiErr, ok := errors.AsType[smithy.APIError](err); !ok || apiErr.ErrorCode() != "RouteAlreadyExists" {
+		return false, p.fail(ctx, tg, "add routes", err, log...)
+	}
+	// The route appeared since the route tables were read: see where it goes.
+	again, derr := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{RouteTableIds: []string{table}})
+	if derr != nil {
+		return false, p.fail(ctx, tg, "look up route tables", derr, log...)
+	}
+	for _, t := range again {
+		if to, ok := routeTo(t, cidr); ok {
+			return false, routeConflict(tg, cluster, table, cidr, to, pcx)
+		}
+	}
+	return false, p.fail(ctx, tg, "add routes", err, log...)
+}
+
+// routeConflict returns nil when the route to cidr in table goes to the
+// peering connection pcx, and the EConflict error naming where it goes
+// otherwise.
+func routeConflict(tg target, cluster astrobot.Cluster, table string, cidr netip.Prefix, to, pcx string) error {
+	if to == pcx {
+		return nil
+	}
+	return astrobot.Errorf(astrobot.EConflict, "Route table %s of cluster %s (account %s, %s) already sends %s to %s, not to the peering connection %s: remove or change that route, then retry.",
+		table, cluster.ID, tg.account, tg.region, cidr, to, pcx)
+}
+
+// routeTo returns where the route of t to exactly cidr goes, if t has one.
+func routeTo(t types.RouteTable, cidr netip.Prefix) (string, bool) {
+	for _, r := range t.Routes {
+		dest, err := netip.ParsePrefix(aws.ToString(r.DestinationCidrBlock))
+		if err != nil || dest != cidr {
+			continue
+		}
+		return cmp.Or(aws.ToString(r.VpcPeeringConnectionId), aws.ToString(r.GatewayId), aws.ToString(r.NatGatewayId),
+			aws.ToString(r.TransitGatewayId), aws.ToString(r.NetworkInterfaceId), aws.ToString(r.InstanceId),
+			aws.ToString(r.EgressOnlyInternetGatewayId), aws.ToString(r.LocalGatewayId), aws.ToString(r.CarrierGatewayId),
+			aws.ToString(r.CoreNetworkArn), aws.ToString(r.OdbNetworkArn), "an unnamed target"), true
+	}
+	return "", false
+}
+
+func routeTables(ctx context.Context, client *ec2.Client, in *ec2.DescribeRouteTablesInput) ([]types.RouteTable, error) {
+	var tables []types.RouteTable
+	pages := ec2.NewDescribeRouteTablesPaginator(client, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe route tables: %w", err)
+		}
+		tables = append(tables, page.RouteTables...)
+	}
+	slices.SortFunc(tables, func(a, b types.RouteTable) int { return cmp.Compare(aws.ToString(a.RouteTableId), aws.ToString(b.RouteTableId)) })
+	return tables, nil
+}
+
+// Delete deletes the peering connection pcxID of the cluster's VPC, which
+// cancels it while it waits for acceptance. A connection that is already gone
+// or has ended counts as deleted.
+func (p *Peerings) Delete(ctx context.Context, cluster astrobot.Cluster, pcxID string) error {
+	tg := p.target(cluster.AccountID, cluster.Region)
+	log := []any{"cluster", cluster.ID, "pcx", pcxID}
+	_, err := tg.client.DeleteVpcPeeringConnection(ctx, &ec2.DeleteVpcPeeringConnectionInput{VpcPeeringConnectionId: aws.String(pcxID)})
+	switch apiErr, _ := errors.AsType[smithy.APIError](err); {
+	case err == nil:
+		p.logger.InfoContext(ctx, "peering: deleted a connection", append(log, "account", tg.account, "region", tg.region)...)
+		return nil
+	case isNotFound(err):
+		return nil
+	case apiErr != nil && apiErr.ErrorCode() == "InvalidStateTransition":
+		// AWS deletes only pending and active connections: look whether this
+		// one ended already.
+		got, derr := p.Describe(ctx, cluster.AccountID, cluster.Region, []string{pcxID})
+		if derr != nil {
+			return derr
+		}
+		if ended(got[pcxID].Status) {
+			return nil
+		}
+	}
+	return p.fail(ctx, tg, "delete peering connections", err, log...)
+}
+
+// Explain says in a sentence for the requester what the AWS status of the
+// peering connection means and what to do about it.
+func Explain(p Peering) string {
+	switch p.Status {
+	case PeeringFailed:
+		s := fmt.Sprintf("The peering connection %s failed (overlapping CIDR, wrong account or wrong VPC ID): check the account ID, region and VPC ID, and that the CIDRs do not overlap the Astro VPC.", p.ID)
+		if p.Message != "" {
+			s += fmt.Sprintf(" AWS says: %q.", p.Message)
+		}
+		return s
+	case PeeringRejected:
+		return fmt.Sprintf("The peering connection %s was rejected in your AWS account. If that was a mistake, ask support to retry the request.", p.ID)
+	case PeeringExpired:
+		return fmt.Sprintf("The peering connection %s was not accepted within 7 days and expired. Ask support to retry the request, then accept the new connection in your AWS account.", p.ID)
+	case PeeringDeleting, PeeringDeleted:
+		return fmt.Sprintf("The peering connection %s was deleted in AWS; the VPCs are not connected through it any more.", p.ID)
+	case PeeringPending:
+		s := fmt.Sprintf("The peering connection %s waits for you to accept it in your AWS account, in the region of your VPC", p.ID)
+		if !p.ExpiresAt.IsZero() {
+			s += ", before " + p.ExpiresAt.UTC().Format("2 Jan 2006 15:04 UTC")
+		}
+		return s + "."
+	case PeeringInitiating, PeeringProvisioning:
+		return fmt.Sprintf("AWS is setting up the peering connection %s.", p.ID)
+	case PeeringActive:
+		return fmt.Sprintf("The peering connection %s is active.", p.ID)
+	}
+	s := fmt.Sprintf("The peering connection %s is in the AWS state %q.", p.ID, p.Status)
+	if p.Message != "" {
+		s += fmt.Sprintf(" AWS says: %q.", p.Message)
+	}
+	return s
+}
+
+// IsPermission reports whether err comes from AWS refusing astrobot's
+// credentials or permissions. Retrying will not help until someone changes
+// the IAM policies.
+func IsPermission(err error) bool {
+	apiErr, ok := errors.AsType[smithy.APIError](err)
+	return ok && isDenied(apiErr.ErrorCode())
+}
+
+// IsThrottle reports whether err comes from AWS throttling astrobot's calls,
+// even after the SDK's retries. Trying again later will help.
+func IsThrottle(err error) bool {
+	apiErr, ok := errors.AsType[smithy.APIError](err)
+	return ok && isThrottle(apiErr.ErrorCode())
+}
+
+// isNotFound reports whether err is AWS not knowing a peering connection. AWS
+// spells the code InvalidVpcPeeringConnectionID.NotFound, moto
+// InvalidVpcPeeringConnectionId.NotFound.
+func isNotFound(err error) bool {
+	apiErr, ok := errors.AsType[smithy.APIError](err)
+	return ok && strings.EqualFold(apiErr.ErrorCode(), "InvalidVpcPeeringConnectionID.NotFound")
+}
+
+// fail logs a failed AWS call once, with the AWS error code, account and
+// region, and returns an EInternal *astrobot.Error whose message tells support
+// what happened and what to do, wrapping err so that IsPermission and
+// IsThrottle see it. what names the action in a sentence: "add routes".
+func (p *Peerings) fail(ctx context.Context, tg target, what string, err error, attrs ...any) error {
+	level, code, msg := p.classify(tg, what, err)
+	p.logger.Log(ctx, level, "peering: AWS call failed",
+		append([]any{"op", what, "account", tg.account, "region", tg.region, "code", code, "err", err}, attrs...)...)
+	return fmt.Errorf("%w (%w)", &astrobot.Error{Code: astrobot.EInternal, Message: msg}, err)
+}
+
+// classify returns the level to log err at, the AWS error code (or a word for
+// errors without one) and the sentence for support.
+func (p *Peerings) classify(tg target, what string, err error) (slog.Level, string, string) {
+	where := fmt.Sprintf("account %s, %s", tg.account, tg.region)
+	apiErr, isAPI := errors.AsType[smithy.APIError](err)
+	netErr, isNet := errors.AsType[net.Error](err)
+	_, isOp := errors.AsType[*net.OpError](err)
+	switch {
+	case isAPI:
+		code := apiErr.ErrorCode()
+		op := innermostOperation(err)
+		switch {
+		case isDenied(code) && op != nil && op.Service() == sts.ServiceID:
+			return slog.LevelError, code, fmt.Sprintf("astrobot may not assume the role %s to act in account %s (%s): let its credentials call sts:AssumeRole on that role, and let the role's trust policy admit them.",
+				p.roles[tg.account], tg.account, code)
+		case isDenied(code):
+			return slog.LevelError, code, fmt.Sprintf("astrobot may not %s in %s (%s): grant %s to the AWS identity astrobot uses there.", what, where, code, iamActions(op))
+		case isThrottle(code):
+			return slog.LevelWarn, code, fmt.Sprintf("AWS is throttling astrobot in %s (%s), so it could not %s; try again in a minute.", where, code, what)
+		}
+		reason := cmp.Or(strings.TrimSuffix(apiErr.ErrorMessage(), "."), "no reason given")
+		return slog.LevelError, code, fmt.Sprintf("AWS refused to %s in %s (%s): %s.", what, where, code, reason)
+	case errors.Is(err, context.DeadlineExceeded) || (isNet && netErr.Timeout()):
+		return slog.LevelWarn, "timeout", fmt.Sprintf("AWS did not answer in time when astrobot tried to %s in %s; try again in a minute.", what, where)
+	case errors.Is(err, context.Canceled):
+		return slog.LevelWarn, "cancelled", fmt.Sprintf("astrobot stopped before AWS answered while it tried to %s in %s; try again in a minute.", what, where)
+	case isOp:
+		return slog.LevelError, "unreachable", fmt.Sprintf("astrobot could not reach AWS to %s in %s; try again in a few minutes.", what, where)
+	}
+	return slog.LevelError, "unknown", fmt.Sprintf("astrobot could not %s in %s; try again in a few minutes, and tell the astrobot operators if it keeps failing.", what, where)
+}
+
+// innermostOperation returns the innermost SDK operation of err's chain: the
+// STS AssumeRole call when fetching role credentials failed, or nil.
+func innermostOperation(err error) *smithy.OperationError {
+	var last *smithy.OperationError
+	for {
+		op, ok := errors.AsType[*smithy.OperationError](err)
+		if !ok {
+			return last
+		}
+		last, err = op, op.Err
+	}
+}
+
+// iamActions names the IAM actions the failed EC2 operation needs.
+func iamActions(op *smithy.OperationError) string {
+	switch {
+	case op == nil:
+		return "the EC2 permissions astrobot needs"
+	case op.Operation() == "CreateVpcPeeringConnection":
+		return "ec2:CreateVpcPeeringConnection and ec2:CreateTags"
+	}
+	return "ec2:" + op.Operation()
+}

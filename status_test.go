@@ -1,0 +1,161 @@
+package astrobot
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestTransitionTable checks every (status, action, role) against the table:
+// allowed changes move the request to the rule's status and record the event;
+// refused ones leave it untouched with the right error code.
+func TestTransitionTable(t *testing.T) {
+	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	for _, from := range Statuses() {
+		for _, rule := range Rules() {
+			for _, role := range []Role{RoleRequester, RoleSupport, RoleBot} {
+				t.Run(string(from)+"/"+string(rule.Action)+"/"+string(role), func(t *testing.T) {
+					r := Request{ID: 7, Status: from, UpdatedBy: "UPREV", UpdatedAt: at.Add(-time.Hour), Assignee: "UOTHER"}
+					before := r
+					c := Change{Action: rule.Action, Actor: "UME", Role: role, At: at, Note: "a reason", PeeringID: "pcx-0123abcd", ExpiresAt: at.Add(7 * 24 * time.Hour)}
+					e, err := r.Apply(c, 3)
+					allowed := slices.Contains(rule.From, from) && slices.Contains(rule.Who, role)
+					if allowed != Allowed(rule.Action, from, role) {
+						t.Fatalf("Allowed disagrees with Apply's table")
+					}
+					if !allowed {
+						want := EConflict
+						if !slices.Contains(rule.Who, role) {
+							want = EUnauthorized
+						}
+						if ErrorCodeOf(err) != want {
+							t.Fatalf("Apply = %v, want code %s", err, want)
+						}
+						if r.Status != before.Status || r.UpdatedBy != before.UpdatedBy || r.Assignee != before.Assignee || r.PeeringID != before.PeeringID {
+							t.Fatalf("a refused change altered the request: %+v", r)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatalf("Apply = %v, want success", err)
+					}
+					wantTo := rule.To
+					if wantTo == "" {
+						wantTo = from
+					}
+					if r.Status != wantTo || e.From != from || e.To != wantTo || e.Seq != 3 || e.Actor != "UME" || e.Action != rule.Action || !e.At.Equal(at) {
+						t.Fatalf("after %s: status %s, event %+v", rule.Action, r.Status, e)
+					}
+					if from.Owner() == "" || wantTo.Next() == "" {
+						t.Fatalf("status without owner or next step")
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestApplyConflictNamesWhoAndWhen(t *testing.T) {
+	r := Request{ID: 42, Status: StatusApproved, UpdatedBy: "UALICE", UpdatedAt: time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)}
+	_, err := r.Apply(Change{Action: ActApprove, Actor: "UBOB", Role: RoleSupport}, 2)
+	if got, want := ErrorMessageOf(err), "PEER-0042 is approved: <@UALICE> changed it at 2026-11-28 09:30 UTC, so it cannot be approved now."; got != want {
+		t.Fatalf("message %q, want %q", got, want)
+	}
+}
+
+func TestApplyStepRules(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Request
+		c    Change
+		code ErrorCode
+	}{
+		{"reject needs a reason", Request{Status: StatusSubmitted}, Change{Action: ActReject, Role: RoleSupport}, EInvalid},
+		{"note needs text", Request{Status: StatusSubmitted}, Change{Action: ActNote, Role: RoleSupport}, EInvalid},
+		{"peering needs a pcx ID", Request{Status: StatusApproved}, Change{Action: ActPeeringCreated, Role: RoleSupport, PeeringID: "vpc-0123abcd"}, EInvalid},
+		{"claim twice by the same person", Request{Status: StatusSubmitted, Assignee: "U1"}, Change{Action: ActClaim, Actor: "U1", Role: RoleSupport}, EConflict},
+		{"unknown action", Request{Status: StatusSubmitted}, Change{Action: "launch", Role: RoleSupport}, EInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.r
+			if _, err := r.Apply(tt.c, 1); ErrorCodeOf(err) != tt.code {
+				t.Fatalf("Apply = %v, want %s", err, tt.code)
+			}
+			if r.Status != tt.r.Status || r.Assignee != tt.r.Assignee {
+				t.Fatalf("refused change altered the request")
+			}
+		})
+	}
+}
+
+func TestReminderDue(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	sla := SLAs{Unclaimed: 4 * time.Hour, Customer: 48 * time.Hour}
+	tests := []struct {
+		name string
+		r    Request
+		now  time.Time
+		want Action
+	}{
+		{"fresh submission", Request{Status: StatusSubmitted, UpdatedAt: t0}, t0.Add(time.Hour), ""},
+		{"unclaimed 4h", Request{Status: StatusSubmitted, UpdatedAt: t0}, t0.Add(4 * time.Hour), ActNudgeSupport},
+		{"claimed: no nudge", Request{Status: StatusSubmitted, UpdatedAt: t0, Assignee: "U1"}, t0.Add(10 * time.Hour), ""},
+		{"nudged 1h ago", Request{Status: StatusSubmitted, UpdatedAt: t0, RemindedAt: t0.Add(5 * time.Hour)}, t0.Add(6 * time.Hour), ""},
+		{"next window", Request{Status: StatusSubmitted, UpdatedAt: t0, RemindedAt: t0.Add(5 * time.Hour)}, t0.Add(9 * time.Hour), ActNudgeSupport},
+		{"customer 2 days", Request{Status: StatusPendingAcceptance, UpdatedAt: t0}, t0.Add(48 * time.Hour), ActNudgeCustomer},
+		{"customer 1 day", Request{Status: StatusPendingAcceptance, UpdatedAt: t0}, t0.Add(24 * time.Hour), ""},
+		{"active", Request{Status: StatusActive, UpdatedAt: t0}, t0.Add(100 * time.Hour), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, due := tt.r.ReminderDue(tt.now, sla)
+			if got != tt.want || due != (tt.want != "") {
+				t.Fatalf("ReminderDue = %q %v, want %q", got, due, tt.want)
+			}
+		})
+	}
+	// A reminder is recorded without moving the request or its last change.
+	r := Request{Status: StatusSubmitted, UpdatedAt: t0, UpdatedBy: "U1"}
+	if _, err := r.Apply(Change{Action: ActNudgeSupport, Actor: ActorBot, Role: RoleBot, At: t0.Add(4 * time.Hour)}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !r.UpdatedAt.Equal(t0) || r.UpdatedBy != "U1" || !r.RemindedAt.Equal(t0.Add(4*time.Hour)) {
+		t.Fatalf("after a nudge: %+v", r)
+	}
+}
+
+func TestNotifications(t *testing.T) {
+	r := &Request{ID: 1}
+	kinds := func(e Event) []NotificationKind {
+		var ks []NotificationKind
+		for _, n := range Notifications(r, e) {
+			if n.RequestID != 1 || n.Event != e.Seq {
+				t.Fatalf("notification %+v not about event %d of PEER-0001", n, e.Seq)
+			}
+			ks = append(ks, n.Kind)
+		}
+		return ks
+	}
+	tests := []struct {
+		name string
+		e    Event
+		want []NotificationKind
+	}{
+		{"submission: card first, then receipt", Event{Action: ActSubmit, To: StatusSubmitted}, []NotificationKind{NotifyCard, NotifyRequester, NotifyHome}},
+		{"claim: card and thread", Event{Seq: 1, Action: ActClaim, From: StatusSubmitted, To: StatusSubmitted}, []NotificationKind{NotifyCard, NotifyThread}},
+		{"internal note: thread only", Event{Seq: 1, Action: ActNote, From: StatusSubmitted, To: StatusSubmitted}, []NotificationKind{NotifyThread}},
+		{"approve: no DM", Event{Seq: 2, Action: ActApprove, From: StatusSubmitted, To: StatusApproved}, []NotificationKind{NotifyCard, NotifyThread, NotifyHome}},
+		{"customer must act: DM", Event{Seq: 3, Action: ActPeeringCreated, From: StatusApproved, To: StatusPendingAcceptance}, []NotificationKind{NotifyCard, NotifyThread, NotifyRequester, NotifyHome}},
+		{"ended: DM", Event{Seq: 3, Action: ActReject, From: StatusSubmitted, To: StatusRejected}, []NotificationKind{NotifyCard, NotifyThread, NotifyRequester, NotifyHome}},
+		{"support nudge: thread", Event{Seq: 3, Action: ActNudgeSupport, From: StatusSubmitted, To: StatusSubmitted}, []NotificationKind{NotifyThread}},
+		{"customer nudge: DM", Event{Seq: 3, Action: ActNudgeCustomer, From: StatusPendingAcceptance, To: StatusPendingAcceptance}, []NotificationKind{NotifyThread, NotifyRequester}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := kinds(tt.e); !slices.Equal(got, tt.want) {
+				t.Fatalf("kinds = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
