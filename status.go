@@ -30,6 +30,9 @@ func Statuses() []Status {
 		StatusRejected, StatusCancelled, StatusFailed, StatusExpired, StatusDeclined, StatusDeleted}
 }
 
+// Known reports whether s is one of Statuses.
+func (s Status) Known() bool { return slices.Contains(Statuses(), s) }
+
 // Owner is who must act next on a request.
 type Owner string
 

@@ -6,6 +6,7 @@ import (
 	"github.com/astrobot-dev/astrobot"
 	"log/slog"
 	"net"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type Config struct {
 	APIURL         string
 	HTTPAddr       string
 	OpsAddr        string
+	AdminAddr      string
 	DBPath         string
 	SupportChannel string
 	SupportUsers   []string
@@ -65,6 +67,7 @@ func Settings() []Setting {
 		{"SLACK_API_URL", "https://slack.com/api/", "Slack Web API base URL (tests, proxies)"},
 		{"ASTROBOT_HTTP_ADDR", ":3000", "HTTP mode: listen address of POST /slack/events"},
 		{"ASTROBOT_OPS_ADDR", "127.0.0.1:9090", "listen address of /healthz, /readyz and /metrics"},
+		{"ASTROBOT_ADMIN_ADDR", "127.0.0.1:9091", "loopback-only admin endpoint the admin commands use while the bot runs"},
 		{"ASTROBOT_DB", "./data/astrobot.db", "bbolt database file (its directory is created)"},
 		{"ASTROBOT_CLUSTERS", "./clusters.yaml", "clusters file: organizations, their Slack teams/channels, and clusters"},
 		{"ASTROBOT_SUPPORT_CHANNEL", "", "required: channel ID (C…) where support cards are posted"},
@@ -110,6 +113,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		APIURL:         get("SLACK_API_URL"),
 		HTTPAddr:       get("ASTROBOT_HTTP_ADDR"),
 		OpsAddr:        get("ASTROBOT_OPS_ADDR"),
+		AdminAddr:      get("ASTROBOT_ADMIN_ADDR"),
 		DBPath:         get("ASTROBOT_DB"),
 		SupportChannel: get("ASTROBOT_SUPPORT_CHANNEL"),
 		SupportGroup:   get("ASTROBOT_SUPPORT_GROUP"),
@@ -140,6 +144,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if !strings.HasSuffix(c.APIURL, "/") {
 		bad("SLACK_API_URL %q must end with /", c.APIURL)
+	}
+	if !loopback(c.AdminAddr) {
+		bad("ASTROBOT_ADMIN_ADDR %q must be a loopback address (like 127.0.0.1:9091): the admin endpoint has no authentication", c.AdminAddr)
 	}
 	if c.SupportChannel == "" {
 		bad("ASTROBOT_SUPPORT_CHANNEL is not set: give the ID (C…) of the channel where support cards go")
@@ -248,3 +255,22 @@ const (
 	shutdownGrace = 10 * time.Second
 	dbLockTimeout = 3 * time.Second
 )
+
+// loopback reports whether addr is host:port with a loopback host.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// AdminAddr reads the admin endpoint's address, for the admin commands.
+func AdminAddr(getenv func(string) string) string { return setting(getenv)("ASTROBOT_ADMIN_ADDR") }
+
+// DBPath reads the database path, for the admin commands.
+func DBPath(getenv func(string) string) string { return setting(getenv)("ASTROBOT_DB") }

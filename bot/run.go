@@ -86,6 +86,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 	go func() { _ = opsSrv.Serve(ops) }()
 	defer opsSrv.Close()
 
+	admin, err := listen(cfg.AdminAddr, "ASTROBOT_ADMIN_ADDR")
+	if err != nil {
+		return err
+	}
+	adminSrv := &http.Server{Handler: adminMux(db), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = adminSrv.Serve(admin) }()
+	defer adminSrv.Close()
+
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	workers.Go(func() { _ = NewOutboxWorker(db, h, now, log, metrics).Run(workCtx) })
@@ -105,7 +113,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
 		ready.Store(true)
-		log.Info("serving Slack over HTTP", "addr", ln.Addr().String(), "path", "/slack/events", "ops", ops.Addr().String())
+		log.Info("serving Slack over HTTP", "addr", ln.Addr().String(), "path", "/slack/events", "ops", ops.Addr().String(), "admin", admin.Addr().String())
 		select {
 		case err := <-errc:
 			return fmt.Errorf("http server: %w", err)
@@ -119,7 +127,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 		}
 	case ModeSocket:
 		client := socketmode.New(api)
-		log.Info("serving Slack over Socket Mode", "ops", ops.Addr().String())
+		log.Info("serving Slack over Socket Mode", "ops", ops.Addr().String(), "admin", admin.Addr().String())
 		if err := d.runSocket(ctx, client, func() { ready.Store(true) }); err != nil {
 			return err
 		}

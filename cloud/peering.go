@@ -140,7 +140,8 @@ func (p *Peerings) target(account, region string) target {
 // has not ended (failed, rejected, expired, deleting or deleted), Create
 // returns it instead of making another, so a crash between Create and storing
 // its answer never leaves two. A retry after the connection ended passes the
-// next attempt, which makes a new one.
+// next attempt, which makes a new one. When AWS gives a new connection no
+// expiration time (moto does not), ExpiresAt is Now plus the 7 days AWS allows.
 func (p *Peerings) Create(ctx context.Context, cluster astrobot.Cluster, r astrobot.Request, attempt int) (Peering, error) {
 	tg := p.target(cluster.AccountID, cluster.Region)
 	log := []any{"request", r.ID.String(), "cluster", cluster.ID}
@@ -362,16 +363,25 @@ func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r as
 		return astrobot.Errorf(astrobot.EInternal, "AWS lists no route table in VPC %s of cluster %s (account %s, %s): check the cluster's VPC ID.",
 			cluster.VPCID, cluster.ID, tg.account, tg.region)
 	}
-	added := 0
+	// Check every route before adding any, so that a route in the way leaves
+	// nothing half done.
+	var missing []plannedRoute
 	for _, t := range tables {
+		table := aws.ToString(t.RouteTableId)
 		for _, cidr := range r.Peer.CIDRs {
-			ok, err := p.route(ctx, tg, cluster, t, cidr, r.PeeringID)
-			if err != nil {
+			to, ok := routeTo(t, cidr)
+			if !ok {
+				missing = append(missing, plannedRoute{table, cidr})
+				continue
+			}
+			if err := routeConflict(tg, cluster, table, cidr, to, r.PeeringID); err != nil {
 				return err
 			}
-			if ok {
-				added++
-			}
+		}
+	}
+	for _, m := range missing {
+		if err := p.addRoute(ctx, tg, cluster, m, r.PeeringID); err != nil {
+			return err
 		}
 	}
 	_, err = tg.client.ModifyVpcPeeringConnectionOptions(ctx, &ec2.ModifyVpcPeeringConnectionOptionsInput{
@@ -381,40 +391,41 @@ func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r as
 	if err != nil {
 		return p.fail(ctx, tg, "change peering connection options", err, log...)
 	}
-	p.logger.InfoContext(ctx, "peering: configured routes and DNS", append(log, "route_tables", len(tables), "routes_added", added)...)
+	p.logger.InfoContext(ctx, "peering: configured routes and DNS", append(log, "route_tables", len(tables), "routes_added", len(missing))...)
 	return nil
 }
 
-// route makes sure route table t sends cidr to the peering connection pcx. It
-// reports whether it added the route.
-func (p *Peerings) route(ctx context.Context, tg target, cluster astrobot.Cluster, t types.RouteTable, cidr netip.Prefix, pcx string) (bool, error) {
-	table := aws.ToString(t.RouteTableId)
-	log := []any{"cluster", cluster.ID, "pcx", pcx, "route_table", table, "cidr", cidr.String()}
-	if to, ok := routeTo(t, cidr); ok {
-		return false, routeConflict(tg, cluster, table, cidr, to, pcx)
-	}
+// plannedRoute is a route Configure adds: cidr through the peering in table.
+type plannedRoute struct {
+	table string
+	cidr  netip.Prefix
+}
+
+// addRoute adds the route m through the peering connection pcx. A route that
+// appeared meanwhile is fine if it goes to pcx too.
+func (p *Peerings) addRoute(ctx context.Context, tg target, cluster astrobot.Cluster, m plannedRoute, pcx string) error {
+	log := []any{"cluster", cluster.ID, "pcx", pcx, "route_table", m.table, "cidr", m.cidr.String()}
 	_, err := tg.client.CreateRoute(ctx, &ec2.CreateRouteInput{
-		RouteTableId:           aws.String(table),
-		DestinationCidrBlock:   aws.String(cidr.String()),
+		RouteTableId:           aws.String(m.table),
+		DestinationCidrBlock:   aws.String(m.cidr.String()),
 		VpcPeeringConnectionId: aws.String(pcx),
 	})
 	if err == nil {
-		return true, nil
+		return nil
 	}
 	if apiErr, ok := errors.AsType[smithy.APIError](err); !ok || apiErr.ErrorCode() != "RouteAlreadyExists" {
-		return false, p.fail(ctx, tg, "add routes", err, log...)
+		return p.fail(ctx, tg, "add routes", err, log...)
 	}
-	// The route appeared since the route tables were read: see where it goes.
-	again, derr := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{RouteTableIds: []string{table}})
+	again, derr := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{RouteTableIds: []string{m.table}})
 	if derr != nil {
-		return false, p.fail(ctx, tg, "look up route tables", derr, log...)
+		return p.fail(ctx, tg, "look up route tables", derr, log...)
 	}
 	for _, t := range again {
-		if to, ok := routeTo(t, cidr); ok {
-			return false, routeConflict(tg, cluster, table, cidr, to, pcx)
+		if to, ok := routeTo(t, m.cidr); ok {
+			return routeConflict(tg, cluster, m.table, m.cidr, to, pcx)
 		}
 	}
-	return false, p.fail(ctx, tg, "add routes", err, log...)
+	return p.fail(ctx, tg, "add routes", err, log...)
 }
 
 // routeConflict returns nil when the route to cidr in table goes to the
@@ -453,7 +464,9 @@ func routeTables(ctx context.Context, client *ec2.Client, in *ec2.DescribeRouteT
 		}
 		tables = append(tables, page.RouteTables...)
 	}
-	slices.SortFunc(tables, func(a, b types.RouteTable) int { return cmp.Compare(aws.ToString(a.RouteTableId), aws.ToString(b.RouteTableId)) })
+	slices.SortFunc(tables, func(a, b types.RouteTable) int {
+		return cmp.Compare(aws.ToString(a.RouteTableId), aws.ToString(b.RouteTableId))
+	})
 	return tables, nil
 }
 

@@ -215,3 +215,43 @@ func prefixEnd(p []byte) []byte {
 	}
 	return nil
 }
+
+// encodeOpen is the value of r's idx_open_cluster entry: what the conflict
+// check of a new request needs, so that it reads no full record. Each string is
+// one length byte and its bytes; then the CIDR count and, for each CIDR, four
+// address bytes and the prefix length.
+func encodeOpen(r *astrobot.Request) []byte {
+	b := make([]byte, 0, 3+len(r.Status)+len(r.Peer.AccountID)+len(r.Peer.VPCID)+1+5*len(r.Peer.CIDRs))
+	for _, s := range []string{string(r.Status), r.Peer.AccountID, r.Peer.VPCID} {
+		b = append(append(b, byte(len(s))), s...)
+	}
+	b = append(b, byte(len(r.Peer.CIDRs)))
+	for _, p := range r.Peer.CIDRs {
+		a := p.Addr().As4()
+		b = append(append(b, a[:]...), byte(p.Bits()))
+	}
+	return b
+}
+
+// decodeOpen reads an idx_open_cluster value back into a partial request: ID,
+// cluster, status and peer.
+func decodeOpen(id astrobot.RequestID, clusterID string, v []byte) (astrobot.Request, error) {
+	bad := fmt.Errorf("decode open index entry of %s: corrupt value", id)
+	var strs [3]string
+	for i := range strs {
+		if len(v) < 1 || len(v) < 1+int(v[0]) {
+			return astrobot.Request{}, bad
+		}
+		strs[i], v = string(v[1:1+int(v[0])]), v[1+int(v[0]):]
+	}
+	if len(v) < 1 || len(v) != 1+5*int(v[0]) {
+		return astrobot.Request{}, bad
+	}
+	cidrs := make([]netip.Prefix, v[0])
+	for i := range cidrs {
+		e := v[1+5*i : 6+5*i]
+		cidrs[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte(e[:4])), int(e[4]))
+	}
+	return astrobot.Request{ID: id, ClusterID: clusterID, Status: astrobot.Status(strs[0]),
+		Peer: astrobot.Peer{AccountID: strs[1], VPCID: strs[2], CIDRs: cidrs}}, nil
+}

@@ -167,10 +167,11 @@ func putRequest(tx *bolt.Tx, r *astrobot.Request) error {
 	return bucket(tx, bucketRequests).Put(u64(uint64(r.ID)), data)
 }
 
-// indexEntry is one key of one index bucket.
+// indexEntry is one key of one index bucket, with its value (most are empty).
 type indexEntry struct {
 	bucket string
 	key    []byte
+	value  []byte
 }
 
 // indexEntries returns the index keys of r; none for nil.
@@ -179,22 +180,22 @@ func indexEntries(r *astrobot.Request) []indexEntry {
 		return nil
 	}
 	e := []indexEntry{
-		{bucketIdxRequester, indexKey(r.Requester.UserID, r.ID)},
-		{bucketIdxCluster, indexKey(r.ClusterID, r.ID)},
-		{bucketIdxStatus, indexKey(string(r.Status), r.ID)},
+		{bucketIdxRequester, indexKey(r.Requester.UserID, r.ID), nil},
+		{bucketIdxCluster, indexKey(r.ClusterID, r.ID), nil},
+		{bucketIdxStatus, indexKey(string(r.Status), r.ID), nil},
 	}
 	if r.Open() {
-		e = append(e, indexEntry{bucketIdxOpenCluster, indexKey(r.ClusterID, r.ID)})
+		e = append(e, indexEntry{bucketIdxOpenCluster, indexKey(r.ClusterID, r.ID), encodeOpen(r)})
 	}
 	return e
 }
 
-// moveIndexes deletes the index keys of old that r no longer has and adds those
-// r gained.
+// moveIndexes deletes the index keys of old that r no longer has and writes
+// those r gained or whose value changed.
 func moveIndexes(tx *bolt.Tx, old, r *astrobot.Request) error {
 	before, after := indexEntries(old), indexEntries(r)
 	for _, e := range before {
-		if !slices.ContainsFunc(after, e.equal) {
+		if !slices.ContainsFunc(after, e.sameKey) {
 			if err := bucket(tx, e.bucket).Delete(e.key); err != nil {
 				return err
 			}
@@ -202,7 +203,7 @@ func moveIndexes(tx *bolt.Tx, old, r *astrobot.Request) error {
 	}
 	for _, e := range after {
 		if !slices.ContainsFunc(before, e.equal) {
-			if err := bucket(tx, e.bucket).Put(e.key, nil); err != nil {
+			if err := bucket(tx, e.bucket).Put(e.key, e.value); err != nil {
 				return err
 			}
 		}
@@ -210,8 +211,12 @@ func moveIndexes(tx *bolt.Tx, old, r *astrobot.Request) error {
 	return nil
 }
 
-func (e indexEntry) equal(o indexEntry) bool {
+func (e indexEntry) sameKey(o indexEntry) bool {
 	return e.bucket == o.bucket && bytes.Equal(e.key, o.key)
+}
+
+func (e indexEntry) equal(o indexEntry) bool {
+	return e.bucket == o.bucket && bytes.Equal(e.key, o.key) && bytes.Equal(e.value, o.value)
 }
 
 // nextEventSeq returns the sequence number of the next event of request id.
@@ -341,26 +346,15 @@ func (db *DB) RequestsByStatus(ctx context.Context, statuses []astrobot.Status, 
 	return out, nil
 }
 
-// OpenRequestsOfCluster returns the open requests for a cluster, oldest first.
-func (db *DB) OpenRequestsOfCluster(ctx context.Context, clusterID string) ([]astrobot.Request, error) {
-	var out []astrobot.Request
-	err := db.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		out, err = openRequestsOfCluster(tx, clusterID)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list open requests of cluster %s: %w", clusterID, err)
-	}
-	return out, nil
-}
-
+// openRequestsOfCluster reads the compact idx_open_cluster entries of a
+// cluster: partial requests holding what the conflict check needs (ID, status,
+// peer), without decoding a single full record.
 func openRequestsOfCluster(tx *bolt.Tx, clusterID string) ([]astrobot.Request, error) {
 	var out []astrobot.Request
 	prefix := indexPrefix(clusterID)
 	c := bucket(tx, bucketIdxOpenCluster).Cursor()
-	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		r, err := getRequest(tx, indexID(k))
+	for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		r, err := decodeOpen(indexID(k), clusterID, v)
 		if err != nil {
 			return nil, err
 		}

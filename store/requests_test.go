@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/astrobot-dev/astrobot"
 )
@@ -259,8 +260,8 @@ func TestIndexes(t *testing.T) {
 			[]astrobot.Status{astrobot.StatusRejected, astrobot.StatusApproved, astrobot.StatusSubmitted}, 5)),
 			[]astrobot.RequestID{1, 2, 3, 4, 5}},
 		{"status without requests", list(db.RequestsByStatus(ctx, []astrobot.Status{astrobot.StatusActive}, 5)), nil},
-		{"open of cl-a", list(db.OpenRequestsOfCluster(ctx, "cl-a")), []astrobot.RequestID{1, 2, 3, 5, 6}},
-		{"open of cl-b", list(db.OpenRequestsOfCluster(ctx, "cl-b")), []astrobot.RequestID{8, 9, 10, 11}},
+		{"open of cl-a", list(openOfCluster(db, ctx, "cl-a")), []astrobot.RequestID{1, 2, 3, 5, 6}},
+		{"open of cl-b", list(openOfCluster(db, ctx, "cl-b")), []astrobot.RequestID{8, 9, 10, 11}},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, tt.got); diff != "" {
@@ -361,7 +362,7 @@ func TestApply(t *testing.T) {
 	if got.Open() {
 		t.Fatalf("cancelled request is open: %+v", got)
 	}
-	if open, err := db.OpenRequestsOfCluster(ctx, "cl-1"); err != nil || len(open) != 0 {
+	if open, err := openOfCluster(db, ctx, "cl-1"); err != nil || len(open) != 0 {
 		t.Errorf("open requests after cancel = %v, %v; want none", ids(open), err)
 	}
 	if diff := cmp.Diff(owed(t, db, r.ID), outboxNotifications(t, db)); diff != "" {
@@ -509,5 +510,34 @@ func TestCreateRequestRejectsNUL(t *testing.T) {
 	wantCode(t, err, astrobot.EInvalid)
 	if n, err := db.RequestCounts(context.Background()); err != nil || n[astrobot.StatusSubmitted] != 0 {
 		t.Errorf("counts = %v, %v; want nothing filed", n, err)
+	}
+}
+
+// openOfCluster reads the idx_open_cluster entries of a cluster, as the
+// conflict check of CreateRequest does.
+func openOfCluster(db *DB, ctx context.Context, clusterID string) ([]astrobot.Request, error) {
+	var out []astrobot.Request
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = openRequestsOfCluster(tx, clusterID)
+		return err
+	})
+	return out, err
+}
+
+// TestOpenIndexFollowsStatus checks that the compact entries the conflict check
+// reads carry the request's current status and peer.
+func TestOpenIndexFollowsStatus(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, newClock())
+	r := create(t, db, peering("U1", "cl-1", "vpc-0123456789abcdef0", "10.1.0.0/16", "192.168.4.0/24"))
+	apply(t, db, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: "S1", Role: astrobot.RoleSupport})
+	open, err := openOfCluster(db, ctx, "cl-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []astrobot.Request{{ID: r.ID, ClusterID: "cl-1", Status: astrobot.StatusApproved, Peer: astrobot.Peer{AccountID: r.Peer.AccountID, VPCID: "vpc-0123456789abcdef0", CIDRs: r.Peer.CIDRs}}}
+	if diff := cmp.Diff(want, open, cmpOpts()); diff != "" {
+		t.Fatalf("open index (-want +got):\n%s", diff)
 	}
 }

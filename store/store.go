@@ -12,7 +12,7 @@
 //	events            id + seq (4 bytes BE)     → eventRecord (JSON); seq 0 is the submission
 //	idx_requester     userID + 0x00 + id        → empty
 //	idx_cluster       clusterID + 0x00 + id     → empty
-//	idx_open_cluster  clusterID + 0x00 + id     → empty; only requests that are Open()
+//	idx_open_cluster  clusterID + 0x00 + id     → openRecord (binary: status, account, VPC, CIDRs); only requests that are Open()
 //	idx_status        status + 0x00 + id        → empty
 //	views             Slack view ID             → id; one request per submitted modal
 //	outbox            seq (8 bytes BE)          → outboxRecord (JSON); seq from the bucket's sequence
@@ -101,6 +101,9 @@ func bucket(tx *bolt.Tx, name string) *bolt.Bucket {
 	return b
 }
 
+// ErrInUse is the error Open wraps when another process holds the file.
+var ErrInUse = errors.New("database in use by another process")
+
 // Options configures Open.
 type Options struct {
 	// Timeout bounds the wait for the file lock held by another process.
@@ -133,7 +136,7 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("database %s is in use by another process (is another astrobot running?); stop it or set ASTROBOT_DB to another file", path)
+		return nil, fmt.Errorf("database %s is in use by another process (is another astrobot running?); stop it or set ASTROBOT_DB to another file: %w", path, ErrInUse)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -70,6 +71,7 @@ func botEnv(t *testing.T, slack *fakeslack.Server, dbPath string, extra ...strin
 		"SLACK_API_URL=" + slack.APIURL(),
 		"ASTROBOT_HTTP_ADDR=127.0.0.1:0",
 		"ASTROBOT_OPS_ADDR=127.0.0.1:0",
+		"ASTROBOT_ADMIN_ADDR=127.0.0.1:0",
 		"ASTROBOT_DB=" + dbPath,
 		"ASTROBOT_CLUSTERS=" + filepath.Join(root, "examples", "clusters.yaml"),
 		"ASTROBOT_SUPPORT_CHANNEL=CSUPPORT",
@@ -77,7 +79,7 @@ func botEnv(t *testing.T, slack *fakeslack.Server, dbPath string, extra ...strin
 		"ASTROBOT_LOG_FORMAT=json",
 		"ASTROBOT_LOG_LEVEL=debug",
 	}
-	return append(env, extra...)
+	return append(env, extra...) // later entries win: exec.Cmd keeps the last of duplicate keys
 }
 
 // start runs astrobot with env and waits until it is ready.
@@ -353,4 +355,15 @@ func TestE2EStartupRefusals(t *testing.T) {
 			t.Errorf("first astrobot: %v", err)
 		}
 	})
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

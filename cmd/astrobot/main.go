@@ -2,6 +2,9 @@
 //
 //	astrobot [serve]      run the bot (configured from the environment)
 //	astrobot serve --help list every setting with its default
+//	astrobot clusters …   clusters, straight from their source
+//	astrobot requests …   stored requests, from the running bot or the file
+//	astrobot backup FILE  a consistent copy of the database
 package main
 
 import (
@@ -36,6 +39,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return serve(args, getenv, stdout, stderr)
 	case "clusters":
 		return clusters(args, getenv, stdout, stderr)
+	case "requests":
+		return requests(args, getenv, stdout, stderr)
+	case "backup":
+		return backup(args, getenv, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return 0
@@ -51,6 +58,12 @@ func usage(w io.Writer) {
   astrobot serve --help     list every setting with its default
   astrobot clusters list    every cluster, from the clusters file or AWS (works while the bot runs)
   astrobot clusters show ID one cluster in full
+  astrobot requests list [--status S] [--limit N]
+                            stored requests (from the running bot, or the file when it is stopped)
+  astrobot requests show PEER-0042
+                            one request with its events
+  astrobot backup FILE      a consistent copy of the database, hot or cold; restore by copying
+                            it to ASTROBOT_DB while astrobot is stopped
   astrobot help             this help
 `)
 }
