@@ -1,6 +1,19 @@
 package bot
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/astrobot-dev/astrobot"
+	"github.com/astrobot-dev/astrobot/store"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -12,6 +25,8 @@ type Metrics struct {
 	AckSeconds *prometheus.HistogramVec // time from receipt to ack, by kind and name
 	Deliveries *prometheus.CounterVec   // outbox deliveries by notification kind and outcome
 	Rejected   *prometheus.CounterVec   // HTTP requests refused before parsing, by reason
+	SlackCalls *prometheus.CounterVec   // Slack Web API calls by method and outcome
+	AWSCalls   *prometheus.CounterVec   // AWS API calls by service, operation and outcome
 }
 
 // NewMetrics registers astrobot's metrics and the Go runtime's on a new registry.
@@ -36,7 +51,120 @@ func NewMetrics() *Metrics {
 			Help: "HTTP requests refused before any parsing, by reason.",
 		}, []string{"reason"}),
 	}
-	m.Registry.MustRegister(m.Requests, m.AckSeconds, m.Deliveries, m.Rejected,
+	m.SlackCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "astrobot_slack_api_calls_total",
+		Help: "Slack Web API calls, by method and outcome (ok, http_<status>, transport_error).",
+	}, []string{"method", "outcome"})
+	m.AWSCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "astrobot_aws_api_calls_total",
+		Help: "AWS API calls after the SDK's retries, by service, operation and outcome (ok or the AWS error code).",
+	}, []string{"service", "operation", "outcome"})
+	m.Registry.MustRegister(m.Requests, m.AckSeconds, m.Deliveries, m.Rejected, m.SlackCalls, m.AWSCalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// StoreStats is what the state collector reads at each scrape.
+type StoreStats interface {
+	RequestCounts(ctx context.Context) (map[astrobot.Status]int, error)
+	OutboxStats(ctx context.Context) (store.OutboxStats, error)
+}
+
+// stateCollector reports the store's state at scrape time: requests by status,
+// outbox depth and the age of its oldest entry, dead letters.
+type stateCollector struct {
+	s         StoreStats
+	now       func() time.Time
+	log       *slog.Logger
+	requests  *prometheus.Desc
+	depth     *prometheus.Desc
+	oldest    *prometheus.Desc
+	deadLetts *prometheus.Desc
+}
+
+// RegisterState adds the store's state to the metrics.
+func (m *Metrics) RegisterState(s StoreStats, now func() time.Time, log *slog.Logger) {
+	m.Registry.MustRegister(&stateCollector{s: s, now: now, log: log,
+		requests:  prometheus.NewDesc("astrobot_requests", "Stored requests by status.", []string{"status"}, nil),
+		depth:     prometheus.NewDesc("astrobot_outbox_depth", "Notifications waiting for delivery.", nil, nil),
+		oldest:    prometheus.NewDesc("astrobot_outbox_oldest_age_seconds", "Age of the oldest undelivered notification (0 when none).", nil, nil),
+		deadLetts: prometheus.NewDesc("astrobot_outbox_dead_letters", "Notifications Slack refused for good, kept in the dead-letter bucket.", nil, nil),
+	})
+}
+
+// Describe implements prometheus.Collector.
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.requests
+	ch <- c.depth
+	ch <- c.oldest
+	ch <- c.deadLetts
+}
+
+// Collect implements prometheus.Collector.
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.s.RequestCounts(ctx)
+	if err != nil {
+		c.log.Error("metrics: counting requests failed", "err", err)
+	}
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.GaugeValue, float64(n), string(status))
+	}
+	st, err := c.s.OutboxStats(ctx)
+	if err != nil {
+		c.log.Error("metrics: reading the outbox failed", "err", err)
+		return
+	}
+	age := 0.0
+	if !st.Oldest.IsZero() {
+		age = c.now().Sub(st.Oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(st.Depth))
+	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(c.deadLetts, prometheus.GaugeValue, float64(st.DeadLetters))
+}
+
+// slackTransport counts Slack Web API calls by method.
+type slackTransport struct {
+	next http.RoundTripper
+	m    *Metrics
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t slackTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	method := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+	resp, err := t.next.RoundTrip(r)
+	outcome := "ok"
+	switch {
+	case err != nil:
+		outcome = "transport_error"
+	case resp.StatusCode >= 400:
+		outcome = "http_" + strconv.Itoa(resp.StatusCode)
+	}
+	t.m.SlackCalls.WithLabelValues(method, outcome).Inc()
+	return resp, err
+}
+
+// SlackHTTPClient is the HTTP client of the Slack Web API, counted.
+func (m *Metrics) SlackHTTPClient() *http.Client {
+	return &http.Client{Transport: slackTransport{next: http.DefaultTransport, m: m}, Timeout: 30 * time.Second}
+}
+
+// AWSAPIOption counts AWS API calls by service and operation, after the
+// SDK's retries.
+func (m *Metrics) AWSAPIOption(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("astrobotMetrics",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			outcome := "ok"
+			if err != nil {
+				outcome = "error"
+				if ae, ok := errors.AsType[smithy.APIError](err); ok {
+					outcome = ae.ErrorCode()
+				}
+			}
+			m.AWSCalls.WithLabelValues(awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx), outcome).Inc()
+			return out, md, err
+		}), middleware.After)
 }

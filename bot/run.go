@@ -16,6 +16,7 @@ import (
 	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/astrobot-dev/astrobot/store"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -48,20 +49,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 	}
 	defer db.Close()
 
-	api := slack.New(cfg.BotToken, slack.OptionAPIURL(cfg.APIURL), slack.OptionAppLevelToken(cfg.AppToken))
+	metrics := NewMetrics()
+	metrics.RegisterState(db, now, log)
+	api := slack.New(cfg.BotToken, slack.OptionAPIURL(cfg.APIURL), slack.OptionAppLevelToken(cfg.AppToken),
+		slack.OptionHTTPClient(metrics.SlackHTTPClient()))
 	auth, err := api.AuthTestContext(ctx)
 	if err != nil {
 		return fmt.Errorf("SLACK_BOT_TOKEN was refused by Slack (auth.test: %w); check the token and SLACK_API_URL", err)
 	}
 	log.Info("connected to Slack", "team", auth.TeamID, "bot_user", auth.UserID, "mode", cfg.Mode, "clusters", len(file.Clusters))
 
-	dir, closeDir, err := directory(ctx, cfg, file, db, log, now)
+	dir, closeDir, err := directory(ctx, cfg, file, db, log, now, metrics)
 	if err != nil {
 		return err
 	}
 	defer closeDir()
 
-	metrics := NewMetrics()
 	h := handlers.New(handlers.Config{
 		Directory:      dir,
 		Tenancy:        astrobot.NewTenancy(file.Organizations),
@@ -139,11 +142,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 
 // directory builds the cluster directory cfg asks for. The AWS directory is
 // cached in the database and warmed up in the background at start.
-func directory(ctx context.Context, cfg Config, file cloud.File, db *store.DB, log *slog.Logger, now func() time.Time) (handlers.Directory, func(), error) {
+func directory(ctx context.Context, cfg Config, file cloud.File, db *store.DB, log *slog.Logger, now func() time.Time, m *Metrics) (handlers.Directory, func(), error) {
 	if cfg.Directory != "aws" {
 		return cloud.NewStatic(file.Clusters), func() {}, nil
 	}
-	aws, err := NewAWSDirectory(ctx, cfg.DirectoryConfig, log)
+	aws, err := NewAWSDirectory(ctx, cfg.DirectoryConfig, log, m.AWSAPIOption)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,8 +161,8 @@ func directory(ctx context.Context, cfg Config, file cloud.File, db *store.DB, l
 
 // NewAWSDirectory returns the AWS cluster directory of cfg, with credentials
 // and endpoints from the SDK's default chain (AWS_ENDPOINT_URL works).
-func NewAWSDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) (*cloud.AWS, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.AWSRegions[0]))
+func NewAWSDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger, apiOptions ...func(*middleware.Stack) error) (*cloud.AWS, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.AWSRegions[0]), config.WithAPIOptions(apiOptions))
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("AWS configuration: %w", err)}
 	}

@@ -256,8 +256,15 @@ func TestE2EHTTPAstroIP(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("%s: status %d", path, resp.StatusCode)
 			}
-			if path == "/metrics" && !strings.Contains(string(b), `astrobot_ack_seconds_count{kind="command",name="/astro-ip"}`) {
-				t.Errorf("/metrics lacks the ack histogram of /astro-ip:\n%s", b)
+			if path != "/metrics" {
+				continue
+			}
+			for _, want := range []string{`astrobot_ack_seconds_count{kind="command",name="/astro-ip"}`, `astrobot_requests{status="submitted"} 0`,
+				`astrobot_outbox_depth 0`, `astrobot_outbox_dead_letters 0`, `astrobot_slack_api_calls_total{method="auth.test",outcome="ok"} 1`,
+				`astrobot_http_rejected_total{reason="signature"} 2`} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
 			}
 		}
 	})

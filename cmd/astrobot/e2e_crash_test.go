@@ -1,0 +1,513 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/astrobot-dev/astrobot"
+	"github.com/astrobot-dev/astrobot/bot"
+	"github.com/astrobot-dev/astrobot/internal/fakeslack"
+	"github.com/astrobot-dev/astrobot/store"
+)
+
+// The crash test's load and kill points.
+const (
+	crashRounds     = 8
+	crashMinWorkers = 8
+	crashMaxWorkers = 16
+	crashMinKill    = 50 * time.Millisecond
+	crashMaxKill    = 400 * time.Millisecond
+	crashUsers      = 8    // requesters U1 … U8
+	crashMaxSubs    = 4096 // the /24s of 172.16.0.0/12
+	crashDeliver    = 30 * time.Second
+	crashAccount    = "123456789012"
+	crashRegion     = "us-east-1"
+	crashTeam       = "T0001"
+	crashChannel    = "C0001"
+	crashSupport    = "CSUPPORT"
+)
+
+// crashClusters are the clusters of examples/clusters.yaml team T0001 sees;
+// no 172.16.0.0/12 range overlaps their CIDRs.
+var crashClusters = [...]string{"clx123abc", "clx456def"}
+
+// peerIDs finds the request IDs a Slack text or payload names.
+var peerIDs = regexp.MustCompile(`PEER-(\d+)`)
+
+// crashSub is one submission of the load and what became of it.
+type crashSub struct {
+	n       int // global number: the view, VPC and CIDR derive from it
+	round   int
+	viewID  string
+	user    string
+	cluster string
+	vpc     string
+	cidr    netip.Prefix
+	acked   bool               // HTTP 200 with response_action update
+	peer    astrobot.RequestID // the ID the acknowledgement named
+	err     error              // why it was not acknowledged
+	odd     string             // an answer that is neither an acknowledgement nor a lost connection
+}
+
+// newCrashSub returns submission n: a valid, distinct request with its own
+// view, VPC and /24 of 172.16.0.0/12.
+func newCrashSub(n, round int) crashSub {
+	return crashSub{
+		n:       n,
+		round:   round,
+		viewID:  fmt.Sprintf("VCRASH%05d", n),
+		user:    fmt.Sprintf("U%d", n%crashUsers+1),
+		cluster: crashClusters[n%len(crashClusters)],
+		vpc:     fmt.Sprintf("vpc-%017x", 0xc0ffee00000+n),
+		cidr:    netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(16 + n>>8), byte(n), 0}), 24),
+	}
+}
+
+// send posts s to the bot at u and records the outcome in s. A connection
+// that fails, resets or closes before the whole answer arrived leaves s
+// unacknowledged.
+func (s *crashSub) send(client *http.Client, u string) {
+	body := submission(peerForm{viewID: s.viewID, cluster: s.cluster, account: crashAccount, region: crashRegion,
+		vpc: s.vpc, cidrs: s.cidr.String()}, s.user, crashTeam, crashChannel)
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		s.odd = err.Error()
+		return
+	}
+	for k, v := range bot.Sign(testSecret, time.Now(), body) {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", form)
+	resp, err := client.Do(req)
+	if err != nil {
+		s.err = err
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.err = err
+		return
+	}
+	var a viewAck
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &a) != nil || a.ResponseAction != "update" {
+		s.odd = fmt.Sprintf("status %d: %s", resp.StatusCode, b)
+		return
+	}
+	m := peerIDs.FindSubmatch(a.View)
+	if m == nil {
+		s.odd = fmt.Sprintf("the filed view names no request: %s", a.View)
+		return
+	}
+	id, err := strconv.ParseUint(string(m[1]), 10, 64)
+	if err != nil {
+		s.odd = fmt.Sprintf("the filed view names %s: %v", m[0], err)
+		return
+	}
+	s.acked, s.peer = true, astrobot.RequestID(id)
+}
+
+// crashStore is what inspectStore found in the database.
+type crashStore struct {
+	byID   map[astrobot.RequestID]astrobot.Request
+	byVPC  map[string]astrobot.Request
+	outbox store.OutboxStats
+}
+
+// inspectStore opens the database of a stopped bot and checks it against
+// every submission sent so far: each acknowledged submission is stored once
+// under the ID its acknowledgement named; each stored request is a complete
+// submission (its record, event 0 and its index entries), of a submission that
+// was sent; the IDs run 1…N without gaps, since bbolt's bucket sequence only
+// moves in a committed transaction and a batch of submissions commits whole
+// or not at all.
+func inspectStore(t *testing.T, dbPath string, subs []crashSub) crashStore {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(dbPath, store.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("open the database of the stopped bot: %v", err)
+	}
+	defer db.Close()
+	sent := make(map[string]crashSub, len(subs))
+	for _, s := range subs {
+		sent[s.vpc] = s
+	}
+	st := crashStore{byID: make(map[astrobot.RequestID]astrobot.Request), byVPC: make(map[string]astrobot.Request)}
+
+	// Every record, found by ID rather than through an index. There cannot be
+	// more requests than submissions: look one past.
+	for id := astrobot.RequestID(1); id <= astrobot.RequestID(len(subs)+1); id++ {
+		r, err := db.Request(ctx, id)
+		if astrobot.ErrorCodeOf(err) == astrobot.ENotFound {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("read %s: %v", id, err)
+		}
+		st.byID[id] = r
+		s, ok := sent[r.Peer.VPCID]
+		switch {
+		case !ok:
+			t.Errorf("%s is stored for VPC %s, which no submission asked for: %+v", id, r.Peer.VPCID, r)
+			continue
+		case st.byVPC[r.Peer.VPCID].ID != 0:
+			t.Errorf("VPC %s (view %s) is stored twice: %s and %s", s.vpc, s.viewID, st.byVPC[r.Peer.VPCID].ID, id)
+			continue
+		}
+		st.byVPC[r.Peer.VPCID] = r
+		want := astrobot.Peer{AccountID: crashAccount, Region: crashRegion, VPCID: s.vpc, CIDRs: []netip.Prefix{s.cidr}}
+		if diff := cmp.Diff(want, r.Peer, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+			t.Errorf("%s (view %s): peer differs from the submission (-sent +stored):\n%s", id, s.viewID, diff)
+		}
+		if r.Requester.UserID != s.user || r.ClusterID != s.cluster || r.Status != astrobot.StatusSubmitted {
+			t.Errorf("%s (view %s): requester %s, cluster %s, status %s; sent by %s for %s, want status submitted",
+				id, s.viewID, r.Requester.UserID, r.ClusterID, r.Status, s.user, s.cluster)
+		}
+		_, events, err := db.History(ctx, id)
+		if err != nil {
+			t.Fatalf("history of %s: %v", id, err)
+		}
+		if len(events) != 1 || events[0].Seq != 0 || events[0].Action != astrobot.ActSubmit ||
+			events[0].To != astrobot.StatusSubmitted || events[0].Actor != s.user {
+			t.Errorf("%s (view %s) is half-stored: events %+v, want exactly its submission event 0 by %s", id, s.viewID, events, s.user)
+		}
+	}
+	if last := slices.Max(append(slices.Collect(maps.Keys(st.byID)), 0)); int(last) != len(st.byID) {
+		ids := slices.Sorted(maps.Keys(st.byID))
+		t.Errorf("request IDs are not 1…%d without gaps: %v", len(st.byID), ids)
+	}
+
+	// Every acknowledged submission is stored, under the ID it was told.
+	for _, s := range subs {
+		if !s.acked {
+			continue
+		}
+		r, ok := st.byVPC[s.vpc]
+		switch {
+		case !ok:
+			t.Errorf("LOST: view %s (VPC %s, round %d) was acknowledged as %s but is not stored", s.viewID, s.vpc, s.round, s.peer)
+		case r.ID != s.peer:
+			t.Errorf("view %s (VPC %s, round %d) was acknowledged as %s but is stored as %s", s.viewID, s.vpc, s.round, s.peer, r.ID)
+		}
+	}
+
+	// The indexes hold every stored request and nothing else.
+	wantMine := make(map[string][]astrobot.RequestID)
+	wantCluster := make(map[string][]astrobot.RequestID)
+	for id, r := range st.byID {
+		wantMine[r.Requester.UserID] = append(wantMine[r.Requester.UserID], id)
+		wantCluster[r.ClusterID] = append(wantCluster[r.ClusterID], id)
+	}
+	ids := func(rs []astrobot.Request) []astrobot.RequestID {
+		out := make([]astrobot.RequestID, len(rs))
+		for i, r := range rs {
+			out[i] = r.ID
+		}
+		slices.Sort(out)
+		return out
+	}
+	for u := 1; u <= crashUsers; u++ {
+		user := fmt.Sprintf("U%d", u)
+		mine, err := db.RequestsByRequester(ctx, user, 0)
+		if err != nil {
+			t.Fatalf("requests of %s: %v", user, err)
+		}
+		want := wantMine[user]
+		slices.Sort(want)
+		if diff := cmp.Diff(want, ids(mine)); diff != "" {
+			t.Errorf("the requester index of %s differs from the stored requests (-stored +index):\n%s", user, diff)
+		}
+	}
+	for _, cl := range crashClusters {
+		rs, err := db.RequestsByCluster(ctx, cl, 0)
+		if err != nil {
+			t.Fatalf("requests of %s: %v", cl, err)
+		}
+		want := wantCluster[cl]
+		slices.Sort(want)
+		if diff := cmp.Diff(want, ids(rs)); diff != "" {
+			t.Errorf("the cluster index of %s differs from the stored requests (-stored +index):\n%s", cl, diff)
+		}
+	}
+	counts, err := db.RequestCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, n := range counts {
+		want := 0
+		if s == astrobot.StatusSubmitted {
+			want = len(st.byID)
+		}
+		if n != want {
+			t.Errorf("the status index counts %d %s requests, want %d", n, s, want)
+		}
+	}
+	if st.outbox, err = db.OutboxStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// deliveries indexes the support cards and receipts the fake Slack recorded,
+// by the request they name.
+type deliveries struct {
+	cards    map[astrobot.RequestID]int
+	receipts map[astrobot.RequestID]int
+}
+
+// recordedDeliveries reads the chat.postMessage calls of slack: a card is a
+// post to the support channel whose blocks name the request and its VPC, a
+// receipt a post to the requester's DM whose text names the request.
+func recordedDeliveries(slack *fakeslack.Server, st crashStore) deliveries {
+	d := deliveries{cards: make(map[astrobot.RequestID]int), receipts: make(map[astrobot.RequestID]int)}
+	for _, c := range slack.CallsTo("chat.postMessage") {
+		channel, blocks, text := c.Param("channel"), c.Param("blocks"), c.Param("text")
+		named := func(s string) []astrobot.RequestID {
+			var out []astrobot.RequestID
+			for _, m := range peerIDs.FindAllStringSubmatch(s, -1) {
+				if n, err := strconv.ParseUint(m[1], 10, 64); err == nil {
+					out = append(out, astrobot.RequestID(n))
+				}
+			}
+			return slices.Compact(out)
+		}
+		if channel == crashSupport {
+			for _, id := range named(blocks) {
+				if r, ok := st.byID[id]; ok && strings.Contains(blocks, r.Peer.VPCID) {
+					d.cards[id]++
+				}
+			}
+			continue
+		}
+		for _, id := range named(text) {
+			if r, ok := st.byID[id]; ok && channel == "D"+r.Requester.UserID {
+				d.receipts[id]++
+			}
+		}
+	}
+	return d
+}
+
+// missing returns the stored requests without a card or a receipt.
+func (d deliveries) missing(st crashStore) (cards, receipts []astrobot.RequestID) {
+	for id := range st.byID {
+		if d.cards[id] == 0 {
+			cards = append(cards, id)
+		}
+		if d.receipts[id] == 0 {
+			receipts = append(receipts, id)
+		}
+	}
+	slices.Sort(cards)
+	slices.Sort(receipts)
+	return cards, receipts
+}
+
+// deliveryCalls counts the Slack calls that deliver one outbox entry each.
+func deliveryCalls(calls []fakeslack.Call) int {
+	n := 0
+	for _, c := range calls {
+		switch c.Method {
+		case "chat.postMessage", "chat.update", "views.publish":
+			n++
+		}
+	}
+	return n
+}
+
+// TestE2ECrashUnderLoad kills the bot with SIGKILL while concurrent users file
+// peering requests, several times over one database, then restarts it: every
+// acknowledged submission is stored exactly once, nothing is half-stored, and
+// every stored request's notifications reach Slack after the restart.
+//
+// ASTROBOT_CRASH_SEED replays the kill points of a logged run.
+func TestE2ECrashUnderLoad(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("ASTROBOT_CRASH_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("ASTROBOT_CRASH_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("seed %d (replay with ASTROBOT_CRASH_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	slack := fakeslack.New()
+	defer slack.Close()
+	dbPath := filepath.Join(t.TempDir(), "crash.db")
+	env := botEnv(t, slack, dbPath)
+
+	var (
+		subs []crashSub
+		next atomic.Int64
+		st   crashStore
+	)
+	for round := 1; round <= crashRounds; round++ {
+		workers := crashMinWorkers + rng.IntN(crashMaxWorkers-crashMinWorkers+1)
+		killAfter := crashMinKill + time.Duration(rng.Int64N(int64(crashMaxKill-crashMinKill)+1))
+		p := start(t, env)
+
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+		stop := make(chan struct{})
+		sent := make([][]crashSub, workers)
+		var exhausted atomic.Bool
+		var wg sync.WaitGroup
+		began := time.Now()
+		for w := range workers {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					n := int(next.Add(1) - 1)
+					if n >= crashMaxSubs {
+						exhausted.Store(true)
+						return
+					}
+					s := newCrashSub(n, round)
+					s.send(client, p.httpURL)
+					sent[w] = append(sent[w], s)
+				}
+			})
+		}
+		time.Sleep(killAfter)
+		_ = p.stop(syscall.SIGKILL)
+		killedAt := time.Since(began)
+		close(stop)
+		wg.Wait()
+		client.CloseIdleConnections()
+		if exhausted.Load() {
+			t.Fatalf("round %d: the load used up the %d distinct CIDRs before the kill", round, crashMaxSubs)
+		}
+
+		var acked, failed int
+		for _, ws := range sent {
+			for _, s := range ws {
+				switch {
+				case s.odd != "":
+					t.Errorf("round %d: view %s (valid and distinct) got neither an acknowledgement nor a lost connection: %s", round, s.viewID, s.odd)
+				case s.acked:
+					acked++
+				default:
+					failed++
+				}
+				subs = append(subs, s)
+			}
+		}
+		slices.SortFunc(subs, func(a, b crashSub) int { return a.n - b.n })
+		if failed == 0 {
+			t.Errorf("round %d: no submission was cut off by the kill at %v: the load was not running", round, killedAt)
+		}
+
+		outboxBefore := st.outbox.Depth
+		st = inspectStore(t, dbPath, subs)
+		var stored, storedUnacked int
+		for _, s := range subs {
+			if s.round != round {
+				continue
+			}
+			if _, ok := st.byVPC[s.vpc]; ok {
+				stored++
+				if !s.acked {
+					storedUnacked++
+				}
+			}
+		}
+		t.Logf("round %d: %d workers, SIGKILL %v after the load began (drawn %v); sent %d, acknowledged %d, cut off %d; stored %d (%d of them cut off after commit); outbox %d → %d entries, %d dead letters; %d requests in all",
+			round, workers, killedAt.Round(time.Millisecond), killAfter.Round(time.Millisecond), acked+failed, acked, failed,
+			stored, storedUnacked, outboxBefore, st.outbox.Depth, st.outbox.DeadLetters, len(st.byID))
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+
+	// Restart with no load: whatever the kills left in the outbox goes out.
+	pending := st.outbox.Depth
+	callsBefore := len(slack.Calls())
+	restarted := time.Now()
+	p := start(t, env)
+	ready := time.Since(restarted)
+	deadline := time.Now().Add(crashDeliver)
+	var (
+		d                       deliveries
+		noCard, noReceipt       []astrobot.RequestID
+		delivered, sinceRestart int
+	)
+	for {
+		d = recordedDeliveries(slack, st)
+		noCard, noReceipt = d.missing(st)
+		calls := slack.Calls()
+		sinceRestart = len(calls) - callsBefore
+		delivered = deliveryCalls(calls[callsBefore:])
+		if len(noCard) == 0 && len(noReceipt) == 0 && delivered >= pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("after the restart, %v: %d of %d outbox entries delivered; no card for %v; no receipt for %v\n%s",
+				crashDeliver, delivered, pending, noCard, noReceipt, p.log())
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(restarted)
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM after the restart: exit %v, want 0\n%s", err, p.log())
+	}
+	t.Logf("restart: ready in %v; the %d outbox entries left by the kills delivered %v after the restart (%d Slack calls)",
+		ready.Round(time.Millisecond), pending, took.Round(time.Millisecond), sinceRestart)
+
+	final := inspectStore(t, dbPath, subs)
+	if final.outbox.Depth != 0 || final.outbox.DeadLetters != 0 {
+		t.Errorf("after delivery and SIGTERM the outbox holds %d entries (oldest %v) and %d dead letters, want none",
+			final.outbox.Depth, final.outbox.Oldest, final.outbox.DeadLetters)
+	}
+	var noRef []astrobot.RequestID
+	for id, r := range final.byID {
+		if r.Card.Channel != crashSupport || r.Card.TS == "" {
+			noRef = append(noRef, id)
+		}
+	}
+	slices.Sort(noRef)
+	if len(noRef) > 0 {
+		t.Errorf("requests whose posted card is not recorded on them: %v", noRef)
+	}
+	var acked, cardTwice, receiptTwice int
+	for _, s := range subs {
+		if s.acked {
+			acked++
+		}
+	}
+	for id := range final.byID {
+		if d.cards[id] > 1 {
+			cardTwice++
+		}
+		if d.receipts[id] > 1 {
+			receiptTwice++
+		}
+	}
+	t.Logf("in all: %d rounds, %d submissions sent, %d acknowledged, %d stored, IDs 1…%d; delivered at least once: every card and receipt; delivered twice (kill between the Slack call and its acknowledgement): %d cards, %d receipts",
+		crashRounds, len(subs), acked, len(final.byID), len(final.byID), cardTwice, receiptTwice)
+}
