@@ -77,6 +77,8 @@ type Request struct {
 	UpdatedAt  time.Time
 	UpdatedBy  string    // actor of the last event
 	RemindedAt time.Time // when the bot last sent a reminder about it
+	Attempt    int       // retries so far: each makes a new peering
+	LastAlert  string    // the last alert raised, so the same one is not repeated
 
 	Card MessageRef // the support card, once posted
 }
@@ -131,7 +133,7 @@ func Notifications(r *Request, e Event) []Notification {
 	switch {
 	case e.Action == ActSubmit:
 		return []Notification{n(NotifyCard), n(NotifyRequester), n(NotifyHome)}
-	case e.Action == ActNote || e.Action == ActNudgeSupport:
+	case e.Action == ActNote || e.Action == ActNudgeSupport || e.Action == ActAlert || e.Action == ActCleanup:
 		return []Notification{n(NotifyThread)}
 	case e.Action == ActNudgeCustomer:
 		return []Notification{n(NotifyThread), n(NotifyRequester)}

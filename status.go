@@ -122,6 +122,8 @@ const (
 	ActDelete         Action = "delete"
 	ActNudgeSupport   Action = "nudge_support"  // reminder: unclaimed past the support SLA
 	ActNudgeCustomer  Action = "nudge_customer" // reminder: waiting on the customer past their SLA
+	ActAlert          Action = "alert"          // the bot tells support something went wrong; the request stays where it is
+	ActCleanup        Action = "cleanup"        // the bot deleted the pending peering of a cancelled request
 )
 
 // Role is the capacity in which an actor acts.
@@ -169,6 +171,8 @@ func Rules() []Rule {
 		{ActDelete, []Status{StatusActive}, StatusDeleted, worker, "saw the deletion of"},
 		{ActNudgeSupport, []Status{StatusSubmitted}, "", []Role{RoleBot}, "reminded support of"},
 		{ActNudgeCustomer, []Status{StatusPendingAcceptance}, "", []Role{RoleBot}, "reminded the requester of"},
+		{ActAlert, live, "", []Role{RoleBot}, "raised an alert on"},
+		{ActCleanup, []Status{StatusCancelled}, "", []Role{RoleBot}, "deleted the pending peering of"},
 	}
 }
 
@@ -258,15 +262,27 @@ func (r *Request) Apply(c Change, seq int) (Event, error) {
 		}
 		r.PeeringID, r.ExpiresAt = c.PeeringID, c.ExpiresAt
 	case ActRetry:
-		r.PeeringID, r.ExpiresAt = "", time.Time{}
+		r.PeeringID, r.ExpiresAt, r.Attempt = "", time.Time{}, r.Attempt+1
 	case ActNudgeSupport, ActNudgeCustomer:
 		r.RemindedAt = c.At
+	case ActAlert:
+		if c.Note == "" {
+			return Event{}, Errorf(EInvalid, "An alert needs a message.")
+		}
+		r.LastAlert = c.Note
+	case ActCleanup:
+		if r.PeeringID == "" {
+			return Event{}, Errorf(EConflict, "%s has no peering to delete.", r.ID)
+		}
+		r.PeeringID = ""
 	}
 	e := Event{Seq: seq, At: c.At, Actor: c.Actor, Action: c.Action, From: r.Status, To: r.Status, Note: c.Note}
 	if rule.To != "" {
 		e.To = rule.To
 	}
-	if c.Action != ActNudgeSupport && c.Action != ActNudgeCustomer {
+	switch c.Action {
+	case ActNudgeSupport, ActNudgeCustomer, ActAlert, ActCleanup: // bookkeeping: the request did not move
+	default:
 		r.Status, r.UpdatedAt, r.UpdatedBy = e.To, c.At, c.Actor
 	}
 	return e, nil
@@ -279,7 +295,8 @@ type SLAs struct {
 }
 
 // ReminderDue returns the reminder owed for r at now, if any: at most one per
-// SLA window, counted from the last change or the last reminder.
+// SLA window, counted from the last change or the last reminder. A peering
+// whose AWS expiry is known is reminded 4, 2 and 1 days before it instead.
 func (r *Request) ReminderDue(now time.Time, sla SLAs) (Action, bool) {
 	since := r.UpdatedAt
 	if r.RemindedAt.After(since) {
@@ -288,6 +305,18 @@ func (r *Request) ReminderDue(now time.Time, sla SLAs) (Action, bool) {
 	switch {
 	case r.Status == StatusSubmitted && r.Assignee == "" && sla.Unclaimed > 0 && now.Sub(since) >= sla.Unclaimed:
 		return ActNudgeSupport, true
+	case r.Status == StatusPendingAcceptance && !r.ExpiresAt.IsZero():
+		// AWS expires the peering 7 days after it was requested: remind on
+		// days 3, 5 and 6, that is 4, 2 and 1 days before the expiry.
+		for _, before := range []time.Duration{24 * time.Hour, 48 * time.Hour, 96 * time.Hour} {
+			at := r.ExpiresAt.Add(-before)
+			if !now.Before(at) && now.Before(r.ExpiresAt) {
+				if r.RemindedAt.Before(at) {
+					return ActNudgeCustomer, true
+				}
+				break
+			}
+		}
 	case r.Status == StatusPendingAcceptance && sla.Customer > 0 && now.Sub(since) >= sla.Customer:
 		return ActNudgeCustomer, true
 	}

@@ -15,7 +15,7 @@ func TestTransitionTable(t *testing.T) {
 		for _, rule := range Rules() {
 			for _, role := range []Role{RoleRequester, RoleSupport, RoleBot} {
 				t.Run(string(from)+"/"+string(rule.Action)+"/"+string(role), func(t *testing.T) {
-					r := Request{ID: 7, Status: from, UpdatedBy: "UPREV", UpdatedAt: at.Add(-time.Hour), Assignee: "UOTHER"}
+					r := Request{ID: 7, Status: from, UpdatedBy: "UPREV", UpdatedAt: at.Add(-time.Hour), Assignee: "UOTHER", PeeringID: "pcx-0aaa1111"}
 					before := r
 					c := Change{Action: rule.Action, Actor: "UME", Role: role, At: at, Note: "a reason", PeeringID: "pcx-0123abcd", ExpiresAt: at.Add(7 * 24 * time.Hour)}
 					e, err := r.Apply(c, 3)
@@ -106,6 +106,13 @@ func TestReminderDue(t *testing.T) {
 		{"customer 2 days", Request{Status: StatusPendingAcceptance, UpdatedAt: t0}, t0.Add(48 * time.Hour), ActNudgeCustomer},
 		{"customer 1 day", Request{Status: StatusPendingAcceptance, UpdatedAt: t0}, t0.Add(24 * time.Hour), ""},
 		{"active", Request{Status: StatusActive, UpdatedAt: t0}, t0.Add(100 * time.Hour), ""},
+		{"AWS peering, day 2", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour)}, t0.Add(2 * 24 * time.Hour), ""},
+		{"AWS peering, day 3", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour)}, t0.Add(3 * 24 * time.Hour), ActNudgeCustomer},
+		{"AWS peering, day 4 after day 3's", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(3 * 24 * time.Hour)}, t0.Add(4 * 24 * time.Hour), ""},
+		{"AWS peering, day 5", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(3 * 24 * time.Hour)}, t0.Add(5 * 24 * time.Hour), ActNudgeCustomer},
+		{"AWS peering, day 6", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(5 * 24 * time.Hour)}, t0.Add(6*24*time.Hour + time.Hour), ActNudgeCustomer},
+		{"AWS peering, day 6 reminded", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(6 * 24 * time.Hour)}, t0.Add(6*24*time.Hour + time.Hour), ""},
+		{"AWS peering, expired", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(6 * 24 * time.Hour)}, t0.Add(8 * 24 * time.Hour), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/slack-go/slack"
 )
-
-// pendingExpiry is how long AWS keeps a peering request open for acceptance.
-const pendingExpiry = 7 * 24 * time.Hour
 
 // button is one workflow button: what it does to a request and how it looks.
 type button struct {
@@ -223,7 +219,7 @@ func (h *Handler) submitStep(ctx context.Context, cb slack.InteractionCallback) 
 	}
 	change := astrobot.Change{Action: b.action, Actor: c.UserID, Role: role, At: h.now(), Note: value}
 	if b.modal == CallbackPeering {
-		change.Note, change.PeeringID, change.ExpiresAt = "", value, h.now().Add(pendingExpiry)
+		change.Note, change.PeeringID = "", value
 	}
 	if _, _, err := h.requests.Apply(ctx, r.ID, change); err != nil {
 		return fail(err)

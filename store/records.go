@@ -33,6 +33,8 @@ type requestRecord struct {
 	UpdatedAt   time.Time      `json:"updated_at"`
 	UpdatedBy   string         `json:"updated_by,omitempty"`
 	RemindedAt  time.Time      `json:"reminded_at,omitzero"`
+	Attempt     int            `json:"attempt,omitempty"`
+	LastAlert   string         `json:"last_alert,omitempty"`
 	CardChannel string         `json:"card_channel,omitempty"`
 	CardTS      string         `json:"card_ts,omitempty"`
 }
@@ -58,6 +60,8 @@ func encodeRequest(r *astrobot.Request) ([]byte, error) {
 		UpdatedAt:   utc(r.UpdatedAt),
 		UpdatedBy:   r.UpdatedBy,
 		RemindedAt:  utc(r.RemindedAt),
+		Attempt:     r.Attempt,
+		LastAlert:   r.LastAlert,
 		CardChannel: r.Card.Channel,
 		CardTS:      r.Card.TS,
 	})
@@ -84,6 +88,8 @@ func decodeRequest(id astrobot.RequestID, data []byte) (astrobot.Request, error)
 		UpdatedAt:  rec.UpdatedAt,
 		UpdatedBy:  rec.UpdatedBy,
 		RemindedAt: rec.RemindedAt,
+		Attempt:    rec.Attempt,
+		LastAlert:  rec.LastAlert,
 		Card:       astrobot.MessageRef{Channel: rec.CardChannel, TS: rec.CardTS},
 	}, nil
 }

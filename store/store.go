@@ -101,8 +101,13 @@ func bucket(tx *bolt.Tx, name string) *bolt.Bucket {
 	return b
 }
 
-// ErrInUse is the error Open wraps when another process holds the file.
-var ErrInUse = errors.New("database in use by another process")
+// InUseError is Open's error when another process holds the file.
+type InUseError struct{ Path string }
+
+// Error says what to do about it.
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("database %s is in use by another process (is another astrobot running?); stop it or set ASTROBOT_DB to another file", e.Path)
+}
 
 // Options configures Open.
 type Options struct {
@@ -136,7 +141,7 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("database %s is in use by another process (is another astrobot running?); stop it or set ASTROBOT_DB to another file: %w", path, ErrInUse)
+		return nil, &InUseError{Path: path}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)

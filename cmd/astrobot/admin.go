@@ -25,7 +25,7 @@ func adminSource(getenv func(string) string) (bot.AdminStore, func(), error) {
 		return nil, nil, fmt.Errorf("no database at %s (set ASTROBOT_DB): %w", path, err)
 	}
 	db, err := store.Open(path, store.Options{Timeout: 300 * time.Millisecond})
-	if errors.Is(err, store.ErrInUse) {
+	if _, inUse := errors.AsType[*store.InUseError](err); inUse {
 		return bot.NewAdminClient(bot.AdminAddr(getenv)), func() {}, nil
 	}
 	if err != nil {

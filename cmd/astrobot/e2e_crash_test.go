@@ -473,6 +473,13 @@ func TestE2ECrashUnderLoad(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	took := time.Since(restarted)
+	{ // DEBUG
+		var b strings.Builder
+		for _, c := range slack.Calls()[callsBefore:] {
+			fmt.Fprintf(&b, "%s %s %s %s\n", c.At.Format("15:04:05.000000"), c.Method, c.Param("channel"), c.Param("user_id"))
+		}
+		os.WriteFile("/tmp/crash-calls.log", []byte(b.String()), 0o600)
+	}
 	if err := p.stop(syscall.SIGTERM); err != nil {
 		t.Errorf("SIGTERM after the restart: exit %v, want 0\n%s", err, p.log())
 	}

@@ -1,0 +1,267 @@
+package bot
+
+import (
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/astrobot-dev/astrobot"
+)
+
+// environ is an environment for LoadConfig: a variable missing from it is unset.
+type environ map[string]string
+
+func (e environ) getenv(name string) string { return e[name] }
+
+// with returns a copy of e with the changes applied; an empty value unsets.
+func (e environ) with(changes environ) environ {
+	out := maps.Clone(e)
+	for k, v := range changes {
+		if v == "" {
+			delete(out, k)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// minimalEnv is the least a Socket Mode bot needs.
+var minimalEnv = environ{
+	"SLACK_BOT_TOKEN":          "xoxb-1-bot",
+	"SLACK_APP_TOKEN":          "xapp-1-app",
+	"ASTROBOT_SUPPORT_CHANNEL": "C0SUPPORT",
+	"ASTROBOT_SUPPORT_USERS":   "U0SUPPORT",
+}
+
+// defaultConfig is the configuration of minimalEnv: every documented default.
+func defaultConfig() Config {
+	return Config{
+		Mode:           ModeSocket,
+		BotToken:       "xoxb-1-bot",
+		AppToken:       "xapp-1-app",
+		APIURL:         "https://slack.com/api/",
+		HTTPAddr:       ":3000",
+		OpsAddr:        "127.0.0.1:9090",
+		DBPath:         "./data/astrobot.db",
+		SupportChannel: "C0SUPPORT",
+		SupportUsers:   []string{"U0SUPPORT"},
+		LogLevel:       slog.LevelInfo,
+		LogFormat:      "json",
+		Peering:        "manual",
+		SLAs:           astrobot.SLAs{Unclaimed: 4 * time.Hour, Customer: 48 * time.Hour},
+		DirectoryConfig: DirectoryConfig{
+			ClustersPath: "./clusters.yaml",
+			Directory:    "static",
+			ClusterTag:   "astro:cluster-id",
+			OrgTag:       "astro:organization",
+			ClusterTTL:   10 * time.Minute,
+		},
+	}
+}
+
+func TestLoadConfigGood(t *testing.T) {
+	tests := []struct {
+		name string
+		env  environ
+		want func(c *Config)
+	}{
+		{"defaults", minimalEnv, func(*Config) {}},
+		{"HTTP mode with a signing secret", minimalEnv.with(environ{"SLACK_APP_TOKEN": "", "SLACK_SIGNING_SECRET": "s3cret"}),
+			func(c *Config) { c.Mode, c.AppToken, c.SigningSecret = ModeHTTP, "", "s3cret" }},
+		{"the app token wins over the signing secret", minimalEnv.with(environ{"SLACK_SIGNING_SECRET": "s3cret"}),
+			func(c *Config) { c.SigningSecret = "s3cret" }},
+		{"blank values are unset", minimalEnv.with(environ{"ASTROBOT_HTTP_ADDR": "  ", "ASTROBOT_LOG_LEVEL": " ", "SLACK_BOT_TOKEN": " xoxb-1-bot\t"}),
+			func(*Config) {}},
+		{"every Slack setting", minimalEnv.with(environ{
+			"SLACK_API_URL": "http://127.0.0.1:8080/api/", "ASTROBOT_HTTP_ADDR": "127.0.0.1:3001", "ASTROBOT_OPS_ADDR": ":9191",
+			"ASTROBOT_DB": "/var/lib/astrobot/a.db", "ASTROBOT_CLUSTERS": "/etc/astrobot/clusters.yaml",
+			"ASTROBOT_SUPPORT_USERS": " U0A1 ,W0B2,, ", "ASTROBOT_SUPPORT_GROUP": "S0TEAM", "ASTROBOT_SUPPORT_CHANNEL": "G0PRIVATE",
+			"ASTROBOT_LOG_LEVEL": "DEBUG", "ASTROBOT_LOG_FORMAT": "Text", "ASTROBOT_PEERING": "Manual",
+			"ASTROBOT_SLA_UNCLAIMED": "90m", "ASTROBOT_SLA_CUSTOMER": "72h",
+		}), func(c *Config) {
+			c.APIURL, c.HTTPAddr, c.OpsAddr, c.DBPath = "http://127.0.0.1:8080/api/", "127.0.0.1:3001", ":9191", "/var/lib/astrobot/a.db"
+			c.ClustersPath = "/etc/astrobot/clusters.yaml"
+			c.SupportUsers, c.SupportGroup, c.SupportChannel = []string{"U0A1", "W0B2"}, "S0TEAM", "G0PRIVATE"
+			c.LogLevel, c.LogFormat = slog.LevelDebug, "text"
+			c.SLAs = astrobot.SLAs{Unclaimed: 90 * time.Minute, Customer: 72 * time.Hour}
+		}},
+		{"a support group alone", minimalEnv.with(environ{"ASTROBOT_SUPPORT_USERS": "", "ASTROBOT_SUPPORT_GROUP": "S0TEAM"}),
+			func(c *Config) { c.SupportUsers, c.SupportGroup = nil, "S0TEAM" }},
+		{"aws directory", minimalEnv.with(environ{
+			"ASTROBOT_DIRECTORY": "AWS", "ASTROBOT_AWS_REGIONS": "us-east-1, eu-west-1,",
+			"ASTROBOT_AWS_ROLES":   "210987654321=arn:aws:iam::210987654321:role/astro-read, 123456789012=arn:aws:iam::123456789012:role/x",
+			"ASTROBOT_CLUSTER_TAG": "astro/cluster", "ASTROBOT_ORG_TAG": "astro/org", "ASTROBOT_CLUSTER_TTL": "1h30m",
+		}), func(c *Config) {
+			c.Directory, c.AWSRegions = "aws", []string{"us-east-1", "eu-west-1"}
+			c.AWSRoles = map[string]string{
+				"210987654321": "arn:aws:iam::210987654321:role/astro-read",
+				"123456789012": "arn:aws:iam::123456789012:role/x",
+			}
+			c.ClusterTag, c.OrgTag, c.ClusterTTL = "astro/cluster", "astro/org", 90*time.Minute
+		}},
+		{"aws settings are ignored by the static directory", minimalEnv.with(environ{"ASTROBOT_AWS_REGIONS": "mars-1", "ASTROBOT_AWS_ROLES": "nonsense"}),
+			func(*Config) {}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := LoadConfig(tt.env.getenv)
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			want := defaultConfig()
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("LoadConfig (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadConfigBad(t *testing.T) {
+	tests := []struct {
+		name string
+		env  environ
+		// want has one entry per problem: fragments the line reporting it
+		// must all contain, the setting's name first and then its fix.
+		want [][]string
+	}{
+		{"no bot token", minimalEnv.with(environ{"SLACK_BOT_TOKEN": ""}),
+			[][]string{{"SLACK_BOT_TOKEN is not set", "xoxb-", "OAuth & Permissions"}}},
+		{"a user token as bot token", minimalEnv.with(environ{"SLACK_BOT_TOKEN": "xoxp-1-user"}),
+			[][]string{{"SLACK_BOT_TOKEN", "xoxb-", "Bot User OAuth Token"}}},
+		{"no transport", minimalEnv.with(environ{"SLACK_APP_TOKEN": ""}),
+			[][]string{{"SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "set one of them"}}},
+		{"a bot token as app token", minimalEnv.with(environ{"SLACK_APP_TOKEN": "xoxb-1-bot"}),
+			[][]string{{"SLACK_APP_TOKEN", "xapp-", "connections:write"}}},
+		{"API URL without its slash", minimalEnv.with(environ{"SLACK_API_URL": "https://slack.com/api"}),
+			[][]string{{"SLACK_API_URL", "must end with /"}}},
+		{"no support channel", minimalEnv.with(environ{"ASTROBOT_SUPPORT_CHANNEL": ""}),
+			[][]string{{"ASTROBOT_SUPPORT_CHANNEL is not set", "ID (C…)"}}},
+		{"support channel by name", minimalEnv.with(environ{"ASTROBOT_SUPPORT_CHANNEL": "#support"}),
+			[][]string{{"ASTROBOT_SUPPORT_CHANNEL", `"#support"`, "not its name"}}},
+		{"support user by name", minimalEnv.with(environ{"ASTROBOT_SUPPORT_USERS": "U0A1,alice"}),
+			[][]string{{"ASTROBOT_SUPPORT_USERS", `"alice"`, "U… or W…"}}},
+		{"support group that is a channel", minimalEnv.with(environ{"ASTROBOT_SUPPORT_GROUP": "G0PRIVATE"}),
+			[][]string{{"ASTROBOT_SUPPORT_GROUP", `"G0PRIVATE"`, "(S…)"}}},
+		{"no support team", minimalEnv.with(environ{"ASTROBOT_SUPPORT_USERS": ""}),
+			[][]string{{"no support team", "ASTROBOT_SUPPORT_USERS", "ASTROBOT_SUPPORT_GROUP"}}},
+		{"log level", minimalEnv.with(environ{"ASTROBOT_LOG_LEVEL": "verbose"}),
+			[][]string{{"ASTROBOT_LOG_LEVEL", `"verbose"`, "debug, info, warn or error"}}},
+		{"log format", minimalEnv.with(environ{"ASTROBOT_LOG_FORMAT": "xml"}),
+			[][]string{{"ASTROBOT_LOG_FORMAT", `"xml"`, "json or text"}}},
+		{"addresses", minimalEnv.with(environ{"ASTROBOT_HTTP_ADDR": "3000", "ASTROBOT_OPS_ADDR": "localhost"}),
+			[][]string{{"ASTROBOT_HTTP_ADDR", `"3000"`, "host:port"}, {"ASTROBOT_OPS_ADDR", `"localhost"`, "host:port"}}},
+		{"peering mode", minimalEnv.with(environ{"ASTROBOT_PEERING": "aws"}),
+			[][]string{{"ASTROBOT_PEERING", `"aws"`, "use manual"}}},
+		{"SLA durations", minimalEnv.with(environ{"ASTROBOT_SLA_UNCLAIMED": "4", "ASTROBOT_SLA_CUSTOMER": "-48h"}),
+			[][]string{{"ASTROBOT_SLA_UNCLAIMED", `"4"`, "positive duration"}, {"ASTROBOT_SLA_CUSTOMER", `"-48h"`, "positive duration"}}},
+		{"zero SLA", minimalEnv.with(environ{"ASTROBOT_SLA_UNCLAIMED": "0s"}),
+			[][]string{{"ASTROBOT_SLA_UNCLAIMED", `"0s"`, "like 4h"}}},
+		{"unknown directory", minimalEnv.with(environ{"ASTROBOT_DIRECTORY": "dynamodb"}),
+			[][]string{{"ASTROBOT_DIRECTORY", `"dynamodb"`, "static or aws"}}},
+		{"aws directory without regions", minimalEnv.with(environ{"ASTROBOT_DIRECTORY": "aws"}),
+			[][]string{{"ASTROBOT_AWS_REGIONS is not set", "us-east-1"}}},
+		{"aws directory with a bad region", minimalEnv.with(environ{"ASTROBOT_DIRECTORY": "aws", "ASTROBOT_AWS_REGIONS": "us-east-1,mars-1"}),
+			[][]string{{"ASTROBOT_AWS_REGIONS", `"mars-1"`, "like us-east-1"}}},
+		{"aws roles", minimalEnv.with(environ{"ASTROBOT_DIRECTORY": "aws", "ASTROBOT_AWS_REGIONS": "us-east-1",
+			"ASTROBOT_AWS_ROLES": "123456789012=arn:aws:iam::123456789012:role/ok," +
+				"12345=arn:aws:iam::12345:role/short," +
+				"123456789012," +
+				"210987654321=arn:aws:iam::123456789012:role/other-account," +
+				"210987654321=role/astro"}),
+			[][]string{
+				{"ASTROBOT_AWS_ROLES", `"12345=arn:aws:iam::12345:role/short"`, "account=arn:aws:iam::<account>:role/<name>"},
+				{"ASTROBOT_AWS_ROLES", `"123456789012"`, "account=arn:aws:iam::<account>:role/<name>"},
+				{"ASTROBOT_AWS_ROLES", `"210987654321=arn:aws:iam::123456789012:role/other-account"`, "account=arn"},
+				{"ASTROBOT_AWS_ROLES", `"210987654321=role/astro"`, "account=arn"},
+			}},
+		{"cluster TTL", minimalEnv.with(environ{"ASTROBOT_CLUSTER_TTL": "ten minutes"}),
+			[][]string{{"ASTROBOT_CLUSTER_TTL", `"ten minutes"`, "positive duration"}}},
+		{"several problems at once", environ{
+			"SLACK_BOT_TOKEN": "xoxp-1", "SLACK_APP_TOKEN": "xapp-1", "ASTROBOT_SUPPORT_CHANNEL": "support",
+			"ASTROBOT_LOG_LEVEL": "loud", "ASTROBOT_DIRECTORY": "aws", "ASTROBOT_CLUSTER_TTL": "-1m",
+		}, [][]string{
+			{"SLACK_BOT_TOKEN", "xoxb-"},
+			{"ASTROBOT_SUPPORT_CHANNEL", `"support"`},
+			{"no support team"},
+			{"ASTROBOT_LOG_LEVEL", `"loud"`},
+			{"ASTROBOT_AWS_REGIONS is not set"},
+			{"ASTROBOT_CLUSTER_TTL", `"-1m"`},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(tt.env.getenv)
+			if err == nil {
+				t.Fatal("LoadConfig accepted the environment")
+			}
+			checkProblems(t, err, tt.want)
+		})
+	}
+}
+
+// checkProblems checks that err reports exactly the problems of want, one
+// line each, in order.
+func checkProblems(t *testing.T, err error, want [][]string) {
+	t.Helper()
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d problems reported, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, frags := range want {
+		for _, f := range frags {
+			if !strings.Contains(lines[i], f) {
+				t.Errorf("problem %d %q lacks %q", i+1, lines[i], f)
+			}
+		}
+	}
+}
+
+func TestLoadDirectoryConfig(t *testing.T) {
+	// The directory needs none of the Slack settings.
+	got, err := LoadDirectoryConfig(environ{}.getenv)
+	if err != nil {
+		t.Fatalf("LoadDirectoryConfig of an empty environment: %v", err)
+	}
+	if diff := cmp.Diff(defaultConfig().DirectoryConfig, got); diff != "" {
+		t.Errorf("LoadDirectoryConfig defaults (-want +got):\n%s", diff)
+	}
+
+	_, err = LoadDirectoryConfig(environ{"ASTROBOT_DIRECTORY": "aws", "ASTROBOT_AWS_ROLES": "x=y", "ASTROBOT_CLUSTER_TTL": "soon"}.getenv)
+	if err == nil {
+		t.Fatal("LoadDirectoryConfig accepted an aws directory without regions")
+	}
+	checkProblems(t, err, [][]string{
+		{"ASTROBOT_AWS_REGIONS is not set"},
+		{"ASTROBOT_AWS_ROLES", `"x=y"`},
+		{"ASTROBOT_CLUSTER_TTL", `"soon"`},
+	})
+}
+
+func TestSettingsListsEveryVariable(t *testing.T) {
+	read := map[string]bool{}
+	getenv := func(name string) string {
+		read[name] = true
+		return minimalEnv.with(environ{"ASTROBOT_DIRECTORY": "aws", "ASTROBOT_AWS_REGIONS": "us-east-1"})[name]
+	}
+	if _, err := LoadConfig(getenv); err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	var documented []string
+	for _, s := range Settings() {
+		if s.Help == "" {
+			t.Errorf("setting %s has no help", s.Name)
+		}
+		documented = append(documented, s.Name)
+	}
+	slices.Sort(documented)
+	if diff := cmp.Diff(documented, slices.Sorted(maps.Keys(read))); diff != "" {
+		t.Errorf("variables read by LoadConfig (+) versus documented by Settings (-):\n%s", diff)
+	}
+}
