@@ -117,6 +117,9 @@ const (
 	NotifyRequester NotificationKind = "requester"
 	// NotifyHome refreshes the requester's App Home tab.
 	NotifyHome NotificationKind = "home"
+	// NotifyCleanup deletes the pending peering of a cancelled request in
+	// AWS (in manual mode support does it by hand).
+	NotifyCleanup NotificationKind = "cleanup"
 )
 
 // Notification is a message owed to Slack because of an event. It is written in
@@ -137,6 +140,8 @@ func Notifications(r *Request, e Event) []Notification {
 		return []Notification{n(NotifyThread)}
 	case e.Action == ActNudgeCustomer:
 		return []Notification{n(NotifyThread), n(NotifyRequester)}
+	case e.Action == ActCancel && r.PeeringID != "":
+		return []Notification{n(NotifyCard), n(NotifyThread), n(NotifyRequester), n(NotifyHome), n(NotifyCleanup)}
 	case e.From != e.To && (e.To.Owner() == OwnerCustomer || e.To.Ended()):
 		return []Notification{n(NotifyCard), n(NotifyThread), n(NotifyRequester), n(NotifyHome)}
 	case e.From != e.To:

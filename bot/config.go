@@ -37,7 +37,8 @@ type Config struct {
 	SupportGroup   string
 	LogLevel       slog.Level
 	LogFormat      string
-	Peering        string        // "manual": support records the peering steps
+	Peering        string        // "manual": support records the peering steps; "aws": the bot does them
+	WatchInterval  time.Duration // aws peering: how often peerings are described
 	SLAs           astrobot.SLAs // reminder thresholds
 	DirectoryConfig
 }
@@ -75,7 +76,8 @@ func Settings() []Setting {
 		{"ASTROBOT_SUPPORT_GROUP", "", "Slack user group ID (S…) whose members are support"},
 		{"ASTROBOT_LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"ASTROBOT_LOG_FORMAT", "json", "json or text"},
-		{"ASTROBOT_PEERING", "manual", "manual: support creates the peering and records each step with the card's buttons (needs no AWS access)"},
+		{"ASTROBOT_PEERING", "manual", "manual: support creates the peering and records each step with the card's buttons (needs no AWS access); aws: the bot creates, watches and configures peerings"},
+		{"ASTROBOT_WATCH_INTERVAL", "1m", "aws peering: how often the state of every watched peering is read"},
 		{"ASTROBOT_SLA_UNCLAIMED", "4h", "a request unclaimed this long gets a nudge in its support thread (one per window)"},
 		{"ASTROBOT_SLA_CUSTOMER", "48h", "a peering waiting this long for the customer's acceptance gets one DM to the requester (one per window)"},
 		{"ASTROBOT_DIRECTORY", "static", "where clusters come from: static (the clusters file) or aws (discovery by tag)"},
@@ -180,8 +182,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.Peering = strings.ToLower(get("ASTROBOT_PEERING"))
-	if c.Peering != "manual" {
-		bad("ASTROBOT_PEERING %q: use manual", c.Peering)
+	if c.Peering != "manual" && c.Peering != "aws" {
+		bad("ASTROBOT_PEERING %q: use manual or aws", c.Peering)
+	}
+	if d, err := time.ParseDuration(get("ASTROBOT_WATCH_INTERVAL")); err != nil || d < time.Second {
+		bad("ASTROBOT_WATCH_INTERVAL %q is not a duration of a second or more (like 1m)", get("ASTROBOT_WATCH_INTERVAL"))
+	} else {
+		c.WatchInterval = d
 	}
 	for _, d := range []struct {
 		name string

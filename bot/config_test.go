@@ -48,6 +48,7 @@ func defaultConfig() Config {
 		APIURL:         "https://slack.com/api/",
 		HTTPAddr:       ":3000",
 		OpsAddr:        "127.0.0.1:9090",
+		AdminAddr:      "127.0.0.1:9091",
 		DBPath:         "./data/astrobot.db",
 		SupportChannel: "C0SUPPORT",
 		SupportUsers:   []string{"U0SUPPORT"},
@@ -80,17 +81,19 @@ func TestLoadConfigGood(t *testing.T) {
 			func(*Config) {}},
 		{"every Slack setting", minimalEnv.with(environ{
 			"SLACK_API_URL": "http://127.0.0.1:8080/api/", "ASTROBOT_HTTP_ADDR": "127.0.0.1:3001", "ASTROBOT_OPS_ADDR": ":9191",
-			"ASTROBOT_DB": "/var/lib/astrobot/a.db", "ASTROBOT_CLUSTERS": "/etc/astrobot/clusters.yaml",
+			"ASTROBOT_ADMIN_ADDR": "[::1]:9092", "ASTROBOT_DB": "/var/lib/astrobot/a.db", "ASTROBOT_CLUSTERS": "/etc/astrobot/clusters.yaml",
 			"ASTROBOT_SUPPORT_USERS": " U0A1 ,W0B2,, ", "ASTROBOT_SUPPORT_GROUP": "S0TEAM", "ASTROBOT_SUPPORT_CHANNEL": "G0PRIVATE",
 			"ASTROBOT_LOG_LEVEL": "DEBUG", "ASTROBOT_LOG_FORMAT": "Text", "ASTROBOT_PEERING": "Manual",
 			"ASTROBOT_SLA_UNCLAIMED": "90m", "ASTROBOT_SLA_CUSTOMER": "72h",
 		}), func(c *Config) {
 			c.APIURL, c.HTTPAddr, c.OpsAddr, c.DBPath = "http://127.0.0.1:8080/api/", "127.0.0.1:3001", ":9191", "/var/lib/astrobot/a.db"
-			c.ClustersPath = "/etc/astrobot/clusters.yaml"
+			c.ClustersPath, c.AdminAddr = "/etc/astrobot/clusters.yaml", "[::1]:9092"
 			c.SupportUsers, c.SupportGroup, c.SupportChannel = []string{"U0A1", "W0B2"}, "S0TEAM", "G0PRIVATE"
 			c.LogLevel, c.LogFormat = slog.LevelDebug, "text"
 			c.SLAs = astrobot.SLAs{Unclaimed: 90 * time.Minute, Customer: 72 * time.Hour}
 		}},
+		{"admin endpoint on localhost", minimalEnv.with(environ{"ASTROBOT_ADMIN_ADDR": "localhost:9999"}),
+			func(c *Config) { c.AdminAddr = "localhost:9999" }},
 		{"a support group alone", minimalEnv.with(environ{"ASTROBOT_SUPPORT_USERS": "", "ASTROBOT_SUPPORT_GROUP": "S0TEAM"}),
 			func(c *Config) { c.SupportUsers, c.SupportGroup = nil, "S0TEAM" }},
 		{"aws directory", minimalEnv.with(environ{
@@ -157,6 +160,10 @@ func TestLoadConfigBad(t *testing.T) {
 			[][]string{{"ASTROBOT_LOG_FORMAT", `"xml"`, "json or text"}}},
 		{"addresses", minimalEnv.with(environ{"ASTROBOT_HTTP_ADDR": "3000", "ASTROBOT_OPS_ADDR": "localhost"}),
 			[][]string{{"ASTROBOT_HTTP_ADDR", `"3000"`, "host:port"}, {"ASTROBOT_OPS_ADDR", `"localhost"`, "host:port"}}},
+		{"admin endpoint open to the network", minimalEnv.with(environ{"ASTROBOT_ADMIN_ADDR": "0.0.0.0:9091"}),
+			[][]string{{"ASTROBOT_ADMIN_ADDR", `"0.0.0.0:9091"`, "loopback address", "127.0.0.1:9091"}}},
+		{"admin endpoint without a port", minimalEnv.with(environ{"ASTROBOT_ADMIN_ADDR": "127.0.0.1"}),
+			[][]string{{"ASTROBOT_ADMIN_ADDR", `"127.0.0.1"`, "loopback address"}}},
 		{"peering mode", minimalEnv.with(environ{"ASTROBOT_PEERING": "aws"}),
 			[][]string{{"ASTROBOT_PEERING", `"aws"`, "use manual"}}},
 		{"SLA durations", minimalEnv.with(environ{"ASTROBOT_SLA_UNCLAIMED": "4", "ASTROBOT_SLA_CUSTOMER": "-48h"}),

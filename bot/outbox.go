@@ -26,6 +26,28 @@ type Deliverer interface {
 	Deliver(ctx context.Context, n astrobot.Notification, r astrobot.Request, e astrobot.Event) (*astrobot.MessageRef, error)
 }
 
+// CleanupFunc deletes the pending peering of a cancelled request.
+type CleanupFunc func(ctx context.Context, r astrobot.Request) error
+
+// routed sends Slack notifications with slack and cleanups with cleanup; a
+// nil cleanup (manual mode, where support deletes the peering by hand) does
+// nothing.
+type routed struct {
+	slack   Deliverer
+	cleanup CleanupFunc
+}
+
+// Deliver implements Deliverer.
+func (d routed) Deliver(ctx context.Context, n astrobot.Notification, r astrobot.Request, e astrobot.Event) (*astrobot.MessageRef, error) {
+	if n.Kind != astrobot.NotifyCleanup {
+		return d.slack.Deliver(ctx, n, r, e)
+	}
+	if d.cleanup == nil {
+		return nil, nil
+	}
+	return nil, d.cleanup(ctx, r)
+}
+
 // Outbox delivery tuning.
 const (
 	outboxBatch       = 32 // entries claimed per round

@@ -15,6 +15,7 @@ import (
 	"github.com/astrobot-dev/astrobot/cloud"
 	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/astrobot-dev/astrobot/store"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -97,11 +98,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 	go func() { _ = adminSrv.Serve(admin) }()
 	defer adminSrv.Close()
 
+	deliver := routed{slack: h}
+	var watcher *Watcher
+	if cfg.Peering == "aws" {
+		awsCfg, err := awsConfig(ctx, "", metrics.AWSAPIOption)
+		if err != nil {
+			return err
+		}
+		watcher = NewWatcher(db, cloud.NewPeerings(awsCfg, cloud.PeeringOptions{Roles: cfg.AWSRoles, Logger: log, Now: now}), dir, cfg.WatchInterval, now, log)
+		deliver.cleanup = watcher.Cleanup
+	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
-	workers.Go(func() { _ = NewOutboxWorker(db, h, now, log, metrics).Run(workCtx) })
-	workers.Go(func() { NewReminderWorker(db, cfg.SLAs, now, log).Run(workCtx) })
 	defer func() { stopWork(); workers.Wait() }()
+	if watcher != nil {
+		workers.Go(func() { watcher.Run(workCtx) })
+	}
+	workers.Go(func() { _ = NewOutboxWorker(db, deliver, now, log, metrics).Run(workCtx) })
+	workers.Go(func() { NewReminderWorker(db, cfg.SLAs, now, log).Run(workCtx) })
 
 	switch cfg.Mode {
 	case ModeHTTP:
@@ -146,11 +160,11 @@ func directory(ctx context.Context, cfg Config, file cloud.File, db *store.DB, l
 	if cfg.Directory != "aws" {
 		return cloud.NewStatic(file.Clusters), func() {}, nil
 	}
-	aws, err := NewAWSDirectory(ctx, cfg.DirectoryConfig, log, m.AWSAPIOption)
+	discover, err := NewAWSDirectory(ctx, cfg.DirectoryConfig, log, m.AWSAPIOption)
 	if err != nil {
 		return nil, nil, err
 	}
-	cached := cloud.NewCached(aws, db, cloud.CachedOptions{TTL: cfg.ClusterTTL, Now: now, Logger: log})
+	cached := cloud.NewCached(discover, db, cloud.CachedOptions{TTL: cfg.ClusterTTL, Now: now, Logger: log})
 	go func() {
 		if _, err := cached.Clusters(ctx); err != nil {
 			log.Warn("warming up the cluster cache failed; lookups will retry", "err", err)
@@ -162,9 +176,9 @@ func directory(ctx context.Context, cfg Config, file cloud.File, db *store.DB, l
 // NewAWSDirectory returns the AWS cluster directory of cfg, with credentials
 // and endpoints from the SDK's default chain (AWS_ENDPOINT_URL works).
 func NewAWSDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger, apiOptions ...func(*middleware.Stack) error) (*cloud.AWS, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.AWSRegions[0]), config.WithAPIOptions(apiOptions))
+	awsCfg, err := awsConfig(ctx, cfg.AWSRegions[0], apiOptions...)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("AWS configuration: %w", err)}
+		return nil, err
 	}
 	return cloud.NewAWS(awsCfg, cloud.AWSOptions{Regions: cfg.AWSRegions, Roles: cfg.AWSRoles,
 		ClusterTag: cfg.ClusterTag, OrgTag: cfg.OrgTag, Logger: log}), nil
@@ -181,11 +195,25 @@ func Clusters(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) ([]ast
 	if cfg.Directory != "aws" {
 		return file.Clusters, nil
 	}
-	aws, err := NewAWSDirectory(ctx, cfg, log)
+	discover, err := NewAWSDirectory(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	return aws.Discover(ctx)
+	return discover.Discover(ctx)
+}
+
+// awsConfig loads the SDK's default configuration (credentials chain,
+// AWS_ENDPOINT_URL) with region as the default region.
+func awsConfig(ctx context.Context, region string, apiOptions ...func(*middleware.Stack) error) (aws.Config, error) {
+	opts := []func(*config.LoadOptions) error{config.WithAPIOptions(apiOptions)}
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	c, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, &ConfigError{fmt.Errorf("AWS configuration: %w", err)}
+	}
+	return c, nil
 }
 
 func listen(addr, setting string) (net.Listener, error) {

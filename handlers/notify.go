@@ -46,7 +46,7 @@ func (h *Handler) Deliver(ctx context.Context, n astrobot.Notification, r astrob
 		if err != nil {
 			return nil, fmt.Errorf("open DM with requester: %w", err)
 		}
-		if _, _, err := h.slack.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(section(truncate(text, 2900)))); err != nil {
+		if _, _, err := h.slack.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(sections(text)...)); err != nil {
 			return nil, fmt.Errorf("send DM to requester: %w", err)
 		}
 	case astrobot.NotifyHome:
@@ -102,6 +102,28 @@ func (h *Handler) card(r astrobot.Request) []slack.Block {
 	return blocks
 }
 
+// sections splits text into section blocks under Slack's 3000-character
+// limit, at line breaks, keeping code blocks whole where they fit.
+func sections(text string) []slack.Block {
+	const max = 2900
+	var (
+		blocks  []slack.Block
+		cur     strings.Builder
+		inFence bool
+	)
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if cur.Len()+len(line) > max && (!inFence || cur.Len() > max/2) && cur.Len() > 0 {
+			blocks = append(blocks, section(cur.String()))
+			cur.Reset()
+		}
+		cur.WriteString(truncate(line, max))
+		if strings.Count(line, "```")%2 == 1 {
+			inFence = !inFence
+		}
+	}
+	return append(blocks, section(cur.String()))
+}
+
 // slackDate renders a time in each reader's own time zone.
 func slackDate(unix int64, fallback string) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", unix, fallback)
@@ -130,5 +152,49 @@ func (h *Handler) requesterMessage(ctx context.Context, r astrobot.Request, e as
 		fmt.Fprintf(&b, "\n> %s", escape(e.Note))
 	}
 	fmt.Fprintf(&b, "\n*What happens next:* %s", nextStep(r))
+	switch {
+	case r.Status == astrobot.StatusPendingAcceptance && r.PeeringID != "":
+		b.WriteString("\n" + acceptSteps(r))
+	case r.Status == astrobot.StatusActive:
+		clusters, err := h.dir.Clusters(ctx)
+		if err != nil {
+			return "", fmt.Errorf("message for %s: %w", r.ID, err)
+		}
+		for _, cl := range clusters {
+			if cl.ID == r.ClusterID {
+				b.WriteString("\n" + remainingSteps(r, cl))
+			}
+		}
+	}
 	return b.String(), nil
+}
+
+// acceptSteps tells the customer exactly how to accept the peering, three ways.
+func acceptSteps(r astrobot.Request) string {
+	return fmt.Sprintf("*Accept it in account %[2]s, region %[3]s*, one of three ways:\n"+
+		"• Console: VPC → Peering connections (region %[3]s) → select `%[1]s` → Actions → Accept request.\n"+
+		"• AWS CLI:\n```aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id %[1]s --region %[3]s```\n"+
+		"• Terraform:\n```resource \"aws_vpc_peering_connection_accepter\" \"astro\" {\n  vpc_peering_connection_id = \"%[1]s\"\n  auto_accept               = true\n}```",
+		r.PeeringID, r.Peer.AccountID, r.Peer.Region)
+}
+
+// remainingSteps lists what the customer still does on their side once the
+// peering is active, with every value filled in.
+func remainingSteps(r astrobot.Request, cl astrobot.Cluster) string {
+	var routesCLI, routesTF strings.Builder
+	for i, p := range cl.CIDRs {
+		fmt.Fprintf(&routesCLI, "aws ec2 create-route --route-table-id <your-route-table-id> --destination-cidr-block %s --vpc-peering-connection-id %s --region %s\n", p, r.PeeringID, r.Peer.Region)
+		fmt.Fprintf(&routesTF, "resource \"aws_route\" \"astro_%d\" {\n  route_table_id            = \"<your-route-table-id>\"\n  destination_cidr_block    = \"%s\"\n  vpc_peering_connection_id = \"%s\"\n}\n", i, p, r.PeeringID)
+	}
+	first := ""
+	if len(cl.CIDRs) > 0 {
+		first = cl.CIDRs[0].String()
+	}
+	return fmt.Sprintf("*Your remaining steps* (the Astro side is done: VPC `%s`, CIDRs %s, region %s):\n"+
+		"1. Route the Astro CIDRs through the peering in each route table of your VPC `%s`:\n```%s```\nor in Terraform:\n```%s```\n"+
+		"2. Let Astro in through your security groups, for example:\n```aws ec2 authorize-security-group-ingress --group-id <your-sg-id> --protocol tcp --port <port> --cidr %s --region %s```\n"+
+		"3. Resolve Astro's private DNS names from your side:\n```aws ec2 modify-vpc-peering-connection-options --vpc-peering-connection-id %s --accepter-peering-connection-options AllowDnsResolutionFromRemoteVpc=true --region %s```\n"+
+		"4. To share a Route 53 private hosted zone with the Astro VPC, authorize the association, then tell support the zone ID:\n```aws route53 create-vpc-association-authorization --hosted-zone-id <your-zone-id> --vpc VPCRegion=%s,VPCId=%s```",
+		cl.VPCID, prefixList(cl.CIDRs), cl.Region, r.Peer.VPCID, routesCLI.String(), routesTF.String(),
+		first, r.Peer.Region, r.PeeringID, r.Peer.Region, cl.Region, cl.VPCID)
 }
