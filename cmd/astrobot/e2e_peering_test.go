@@ -129,6 +129,34 @@ func TestE2EPeeringInAWS(t *testing.T) {
 			t.Errorf("history lacks %q: %s", want, status)
 		}
 	}
+
+	// Cancelling a pending request deletes its peering in AWS.
+	cvpc2, err := customerEC2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("172.30.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(submission(peerForm{viewID: "V2", cluster: "clxpeer1", account: customer, region: "us-west-2", vpc: aws.ToString(cvpc2.Vpc.VpcId), cidrs: "172.30.0.0/16"}, "U0001", "T0001", "C0001"))
+	w.send(press("USUPPORT", handlers.ActionApprove, "PEER-0002"))
+	pending := waitPost(t, w, func(c fakeslack.Call) bool {
+		return c.Param("channel") == "DU0001" && strings.Contains(c.Param("text"), "PEER-0002* is now *pending acceptance")
+	})
+	id2 := pcx.FindString(pending.Param("text"))
+	if reply := string(w.send(command("/astro-peer", "cancel PEER-0002", "U0001", "T0001", "C0001"))); !strings.Contains(reply, "PEER-0002 is cancelled") {
+		t.Fatalf("cancel: %s", reply)
+	}
+	for {
+		d, err := astroEC2.DescribeVpcPeeringConnections(ctx, &ec2.DescribeVpcPeeringConnectionsInput{VpcPeeringConnectionIds: []string{id2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.VpcPeeringConnections) == 1 && d.VpcPeeringConnections[0].Status.Code == types.VpcPeeringConnectionStateReasonCodeDeleted {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the pending peering %s of the cancelled PEER-0002 was not deleted\n%s", id2, p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err := p.stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
