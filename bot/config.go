@@ -79,10 +79,10 @@ func Settings() []Setting {
 		{"ASTROBOT_PEERING", "manual", "manual: support creates the peering and records each step with the card's buttons (needs no AWS access); aws: the bot creates, watches and configures peerings"},
 		{"ASTROBOT_WATCH_INTERVAL", "1m", "aws peering: how often the state of every watched peering is read"},
 		{"ASTROBOT_SLA_UNCLAIMED", "4h", "a request unclaimed this long gets a nudge in its support thread (one per window)"},
-		{"ASTROBOT_SLA_CUSTOMER", "48h", "a peering waiting this long for the customer's acceptance gets one DM to the requester (one per window)"},
+		{"ASTROBOT_SLA_CUSTOMER", "48h", "manual peering: a peering waiting this long for the customer's acceptance gets one DM to the requester (one per window); the bot's own peerings are reminded 4, 2 and 1 days before AWS expires them"},
 		{"ASTROBOT_DIRECTORY", "static", "where clusters come from: static (the clusters file) or aws (discovery by tag)"},
 		{"ASTROBOT_AWS_REGIONS", "", "aws directory: comma-separated regions to discover clusters in (required with aws)"},
-		{"ASTROBOT_AWS_ROLES", "", "aws directory: account=roleARN,… roles to assume for clusters in other accounts"},
+		{"ASTROBOT_AWS_ROLES", "", "account=roleARN,… roles to assume in the accounts of clusters (aws directory and aws peering)"},
 		{"ASTROBOT_CLUSTER_TAG", "astro:cluster-id", "aws directory: VPC tag holding the cluster ID"},
 		{"ASTROBOT_ORG_TAG", "astro:organization", "aws directory: VPC tag holding the organization ID"},
 		{"ASTROBOT_CLUSTER_TTL", "10m", "aws directory: age after which cached cluster data is refreshed in the background"},
@@ -212,6 +212,20 @@ func LoadDirectoryConfig(getenv func(string) string) (DirectoryConfig, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	c := DirectoryConfig{ClustersPath: get("ASTROBOT_CLUSTERS")}
+	for _, pair := range strings.Split(get("ASTROBOT_AWS_ROLES"), ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		account, arn, ok := strings.Cut(pair, "=")
+		if !ok || astrobot.ValidateAccountID(account) != nil || !strings.HasPrefix(arn, "arn:aws:iam::"+account+":role/") {
+			bad("ASTROBOT_AWS_ROLES: %q is not account=arn:aws:iam::<account>:role/<name>", pair)
+			continue
+		}
+		if c.AWSRoles == nil {
+			c.AWSRoles = map[string]string{}
+		}
+		c.AWSRoles[account] = arn
+	}
 	c.Directory = strings.ToLower(get("ASTROBOT_DIRECTORY"))
 	c.ClusterTag, c.OrgTag = get("ASTROBOT_CLUSTER_TAG"), get("ASTROBOT_ORG_TAG")
 	switch c.Directory {
@@ -228,20 +242,6 @@ func LoadDirectoryConfig(getenv func(string) string) (DirectoryConfig, error) {
 		}
 		if len(c.AWSRegions) == 0 {
 			bad("ASTROBOT_AWS_REGIONS is not set: list the regions of your clusters, like us-east-1,eu-west-1")
-		}
-		for _, pair := range strings.Split(get("ASTROBOT_AWS_ROLES"), ",") {
-			if pair = strings.TrimSpace(pair); pair == "" {
-				continue
-			}
-			account, arn, ok := strings.Cut(pair, "=")
-			if !ok || astrobot.ValidateAccountID(account) != nil || !strings.HasPrefix(arn, "arn:aws:iam::"+account+":role/") {
-				bad("ASTROBOT_AWS_ROLES: %q is not account=arn:aws:iam::<account>:role/<name>", pair)
-				continue
-			}
-			if c.AWSRoles == nil {
-				c.AWSRoles = map[string]string{}
-			}
-			c.AWSRoles[account] = arn
 		}
 		if c.ClusterTag == "" || c.OrgTag == "" {
 			bad("ASTROBOT_CLUSTER_TAG and ASTROBOT_ORG_TAG must not be empty")

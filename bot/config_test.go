@@ -55,6 +55,7 @@ func defaultConfig() Config {
 		LogLevel:       slog.LevelInfo,
 		LogFormat:      "json",
 		Peering:        "manual",
+		WatchInterval:  time.Minute,
 		SLAs:           astrobot.SLAs{Unclaimed: 4 * time.Hour, Customer: 48 * time.Hour},
 		DirectoryConfig: DirectoryConfig{
 			ClustersPath: "./clusters.yaml",
@@ -108,8 +109,14 @@ func TestLoadConfigGood(t *testing.T) {
 			}
 			c.ClusterTag, c.OrgTag, c.ClusterTTL = "astro/cluster", "astro/org", 90*time.Minute
 		}},
-		{"aws settings are ignored by the static directory", minimalEnv.with(environ{"ASTROBOT_AWS_REGIONS": "mars-1", "ASTROBOT_AWS_ROLES": "nonsense"}),
+		{"regions are ignored by the static directory", minimalEnv.with(environ{"ASTROBOT_AWS_REGIONS": "mars-1"}),
 			func(*Config) {}},
+		{"aws peering with roles and the static directory", minimalEnv.with(environ{"ASTROBOT_PEERING": "AWS", "ASTROBOT_WATCH_INTERVAL": "30s",
+			"ASTROBOT_AWS_ROLES": "111111111111=arn:aws:iam::111111111111:role/astro-peering"}),
+			func(c *Config) {
+				c.Peering, c.WatchInterval = "aws", 30*time.Second
+				c.AWSRoles = map[string]string{"111111111111": "arn:aws:iam::111111111111:role/astro-peering"}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,7 +138,7 @@ func TestLoadConfigBad(t *testing.T) {
 		name string
 		env  environ
 		// want has one entry per problem: fragments the line reporting it
-		// must all contain, the setting's name first and then its fix.
+		// must all contain, the setting's name and then its fix.
 		want [][]string
 	}{
 		{"no bot token", minimalEnv.with(environ{"SLACK_BOT_TOKEN": ""}),
@@ -164,8 +171,12 @@ func TestLoadConfigBad(t *testing.T) {
 			[][]string{{"ASTROBOT_ADMIN_ADDR", `"0.0.0.0:9091"`, "loopback address", "127.0.0.1:9091"}}},
 		{"admin endpoint without a port", minimalEnv.with(environ{"ASTROBOT_ADMIN_ADDR": "127.0.0.1"}),
 			[][]string{{"ASTROBOT_ADMIN_ADDR", `"127.0.0.1"`, "loopback address"}}},
-		{"peering mode", minimalEnv.with(environ{"ASTROBOT_PEERING": "aws"}),
-			[][]string{{"ASTROBOT_PEERING", `"aws"`, "use manual"}}},
+		{"peering mode", minimalEnv.with(environ{"ASTROBOT_PEERING": "terraform"}),
+			[][]string{{"ASTROBOT_PEERING", `"terraform"`, "use manual or aws"}}},
+		{"watch interval", minimalEnv.with(environ{"ASTROBOT_WATCH_INTERVAL": "500ms"}),
+			[][]string{{"ASTROBOT_WATCH_INTERVAL", `"500ms"`, "a second or more"}}},
+		{"aws roles with the static directory", minimalEnv.with(environ{"ASTROBOT_AWS_ROLES": "arn:aws:iam::111111111111:role/x"}),
+			[][]string{{"ASTROBOT_AWS_ROLES", `"arn:aws:iam::111111111111:role/x"`, "account=arn"}}},
 		{"SLA durations", minimalEnv.with(environ{"ASTROBOT_SLA_UNCLAIMED": "4", "ASTROBOT_SLA_CUSTOMER": "-48h"}),
 			[][]string{{"ASTROBOT_SLA_UNCLAIMED", `"4"`, "positive duration"}, {"ASTROBOT_SLA_CUSTOMER", `"-48h"`, "positive duration"}}},
 		{"zero SLA", minimalEnv.with(environ{"ASTROBOT_SLA_UNCLAIMED": "0s"}),
@@ -214,20 +225,35 @@ func TestLoadConfigBad(t *testing.T) {
 }
 
 // checkProblems checks that err reports exactly the problems of want, one
-// line each, in order.
+// line each, in any order.
 func checkProblems(t *testing.T, err error, want [][]string) {
 	t.Helper()
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("%d problems reported, want %d:\n%v", len(lines), len(want), err)
 	}
-	for i, frags := range want {
-		for _, f := range frags {
-			if !strings.Contains(lines[i], f) {
-				t.Errorf("problem %d %q lacks %q", i+1, lines[i], f)
+	used := make([]bool, len(lines))
+	for _, frags := range want {
+		found := false
+		for i, line := range lines {
+			if !used[i] && containsAll(line, frags) {
+				used[i], found = true, true
+				break
 			}
 		}
+		if !found {
+			t.Errorf("no problem reported says all of %q; reported:\n%v", frags, err)
+		}
 	}
+}
+
+func containsAll(s string, frags []string) bool {
+	for _, f := range frags {
+		if !strings.Contains(s, f) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestLoadDirectoryConfig(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -198,9 +200,34 @@ func leaks(texts, secrets []string, typed ...string) []string {
 	return found
 }
 
-// maxAck is the size an ack payload must stay under: slack-go refuses Socket
-// Mode acks of 20,480 bytes or more.
-const maxAck = 20000
+// Slack's limits: slack-go refuses Socket Mode acks of 20,480 bytes or more,
+// and Block Kit refuses a section whose text is longer than 3,000 characters.
+const (
+	maxAck     = 20000
+	maxSection = 3000
+)
+
+// longSections returns the rune counts of the sections of blocks whose text is
+// over maxSection.
+func longSections(blocks slack.Blocks) []int {
+	var long []int
+	for _, b := range blocks.BlockSet {
+		if s, ok := b.(*slack.SectionBlock); ok && s.Text != nil {
+			if n := utf8.RuneCountInString(s.Text.Text); n > maxSection {
+				long = append(long, n)
+			}
+		}
+	}
+	return long
+}
+
+// short quotes s for a failure message, cut to its first 100 bytes.
+func short(s string) string {
+	if len(s) > 100 {
+		return fmt.Sprintf("%q… (%d bytes)", s[:100], len(s))
+	}
+	return strconv.Quote(s)
+}
 
 func FuzzSlashCommandText(f *testing.F) {
 	for _, seed := range [][2]string{
@@ -286,39 +313,47 @@ func FuzzSlashCommandText(f *testing.F) {
 				if msg != nil {
 					b, err := json.Marshal(msg)
 					if err != nil {
-						t.Fatalf("%s %q as %s: reply does not marshal: %v", command, text, c.user, err)
+						t.Fatalf("%s %s as %s: reply does not marshal: %v", command, short(text), c.user, err)
 					}
 					if len(b) >= maxAck {
-						t.Errorf("%s %q as %s: reply is %d bytes of JSON, want under %d", command, text, c.user, len(b), maxAck)
+						t.Errorf("%s %s as %s: reply is %d bytes of JSON, want under %d", command, short(text), c.user, len(b), maxAck)
+					}
+					if long := longSections(msg.Blocks); len(long) > 0 {
+						t.Errorf("%s %s as %s: reply has sections of %v characters, Slack takes at most %d", command, short(text), c.user, long, maxSection)
 					}
 					if msg.ResponseType != slack.ResponseTypeEphemeral {
-						t.Errorf("%s %q as %s: response_type %q, want ephemeral", command, text, c.user, msg.ResponseType)
+						t.Errorf("%s %s as %s: response_type %q, want ephemeral", command, short(text), c.user, msg.ResponseType)
 					}
 					var v any
 					if err := json.Unmarshal(b, &v); err != nil {
-						t.Fatalf("%s %q as %s: reply JSON does not decode: %v", command, text, c.user, err)
+						t.Fatalf("%s %s as %s: reply JSON does not decode: %v", command, short(text), c.user, err)
 					}
 					texts = jsonStrings(v, texts)
 				}
 				for _, shown := range api.reset() {
+					if v, ok := shown.(slack.ModalViewRequest); ok {
+						if long := longSections(v.Blocks); len(long) > 0 {
+							t.Errorf("%s %s as %s: modal has sections of %v characters, Slack takes at most %d", command, short(text), c.user, long, maxSection)
+						}
+					}
 					b, err := json.Marshal(shown)
 					if err != nil {
-						t.Fatalf("%s %q as %s: %T sent to Slack does not marshal: %v", command, text, c.user, shown, err)
+						t.Fatalf("%s %s as %s: %T sent to Slack does not marshal: %v", command, short(text), c.user, shown, err)
 					}
 					var v any
 					if err := json.Unmarshal(b, &v); err != nil {
-						t.Fatalf("%s %q as %s: %T JSON does not decode: %v", command, text, c.user, shown, err)
+						t.Fatalf("%s %s as %s: %T JSON does not decode: %v", command, short(text), c.user, shown, err)
 					}
 					texts = jsonStrings(v, texts)
 				}
 				if l := leaks(texts, c.secrets, text, command); len(l) > 0 {
-					t.Errorf("%s %q as %s of %s showed %q; it said:\n%s", command, text, c.user, c.team, l, strings.Join(texts, "\n"))
+					t.Errorf("%s %s as %s of %s showed %q; it said:\n%s", command, short(text), c.user, c.team, l, strings.Join(texts, "\n"))
 				}
 			}
 		}
 		got, events, err := db.History(ctx, filed.ID)
 		if err != nil || got.Status != astrobot.StatusSubmitted || len(events) != 1 {
-			t.Fatalf("%s %q changed %s: status %q, %d events, err %v; only its owner or support may", cmd, text, filed.ID, got.Status, len(events), err)
+			t.Fatalf("%s %s changed %s: status %q, %d events, err %v; only its owner or support may", cmd, short(text), filed.ID, got.Status, len(events), err)
 		}
 	})
 }
