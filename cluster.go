@@ -100,5 +100,5 @@ func (t Tenancy) FindCluster(c Caller, clusters []Cluster, ref string) (Cluster,
 			return cl, nil
 		}
 	}
-	return Cluster{}, Errorf(ENotFound, "No cluster %q is visible to you.", ref)
+	return Cluster{}, Errorf(ENotFound, "No cluster %s is visible to you.", Quote(ref))
 }

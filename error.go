@@ -3,6 +3,8 @@ package astrobot
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // ErrorCode classifies an Error. One function in package handlers maps each code
@@ -59,4 +61,15 @@ func ErrorMessageOf(err error) string {
 		return e.Message
 	}
 	return "Something went wrong on our side."
+}
+
+// Quote returns s quoted for a message, clipped to 64 characters: messages
+// echo what the user typed, and what they typed may be long or not UTF-8.
+func Quote(s string) string {
+	const max = 64
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if r := []rune(s); len(r) > max {
+		return strconv.Quote(string(r[:max])) + "…"
+	}
+	return strconv.Quote(s)
 }

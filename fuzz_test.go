@@ -27,7 +27,7 @@ func checkInvalid(t *testing.T, what string, err error, quoted string) {
 	if e.Message == "" || !utf8.ValidString(e.Message) || !strings.ContainsAny(e.Message[len(e.Message)-1:], ".?") {
 		t.Errorf("%s: message %q is not a sentence a user can read", what, e.Message)
 	}
-	if quoted != "" && !strings.Contains(e.Message, strconv.Quote(quoted)) {
+	if quoted != "" && !strings.Contains(e.Message, Quote(quoted)) {
 		t.Errorf("%s: message %q does not quote the input %q", what, e.Message, quoted)
 	}
 }

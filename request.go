@@ -32,7 +32,7 @@ func ParseRequestID(s string) (RequestID, error) {
 	}
 	n, err := strconv.ParseUint(t, 10, 64)
 	if err != nil || n == 0 {
-		return 0, Errorf(EInvalid, "%q is not a request ID: they look like PEER-0042.", s)
+		return 0, Errorf(EInvalid, "%s is not a request ID: they look like PEER-0042.", Quote(s))
 	}
 	return RequestID(n), nil
 }

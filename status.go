@@ -209,7 +209,7 @@ type Change struct {
 func (r *Request) Check(action Action, role Role) (Rule, error) {
 	rule, ok := RuleFor(action)
 	if !ok {
-		return Rule{}, Errorf(EInvalid, "%q is not something that can be done to a request.", action)
+		return Rule{}, Errorf(EInvalid, "%s is not something that can be done to a request.", Quote(string(action)))
 	}
 	if !slices.Contains(rule.Who, role) {
 		return Rule{}, Errorf(EUnauthorized, "Only %s can %s a request; nothing was changed.", whoList(rule.Who), action)
@@ -326,7 +326,7 @@ func (r *Request) ReminderDue(now time.Time, sla SLAs) (Action, bool) {
 // ValidatePeeringID checks a VPC peering connection ID: "pcx-" and 8 or 17 hex digits.
 func ValidatePeeringID(s string) error {
 	if !strings.HasPrefix(s, "pcx-") || ValidateVPCID("vpc-"+strings.TrimPrefix(s, "pcx-")) != nil {
-		return Errorf(EInvalid, "A peering connection ID is pcx- followed by 8 or 17 hex digits, like pcx-0abc12345678def90; got %q.", s)
+		return Errorf(EInvalid, "A peering connection ID is pcx- followed by 8 or 17 hex digits, like pcx-0abc12345678def90; got %s.", Quote(s))
 	}
 	return nil
 }

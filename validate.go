@@ -35,7 +35,7 @@ func Regions() []string {
 // ValidateAccountID checks a 12-digit AWS account ID.
 func ValidateAccountID(s string) error {
 	if len(s) != 12 || strings.Trim(s, "0123456789") != "" {
-		return Errorf(EInvalid, "An AWS account ID is exactly 12 digits, like 123456789012; got %q.", s)
+		return Errorf(EInvalid, "An AWS account ID is exactly 12 digits, like 123456789012; got %s.", Quote(s))
 	}
 	return nil
 }
@@ -43,7 +43,7 @@ func ValidateAccountID(s string) error {
 // ValidateRegion checks that s names a known AWS region.
 func ValidateRegion(s string) error {
 	if _, ok := slices.BinarySearch(Regions(), s); !ok {
-		return Errorf(EInvalid, "%q is not an AWS region: use a region code such as us-east-1.", s)
+		return Errorf(EInvalid, "%s is not an AWS region: use a region code such as us-east-1.", Quote(s))
 	}
 	return nil
 }
@@ -52,7 +52,7 @@ func ValidateRegion(s string) error {
 func ValidateVPCID(s string) error {
 	hex := strings.TrimPrefix(s, "vpc-")
 	if hex == s || (len(hex) != 8 && len(hex) != 17) || strings.Trim(hex, "0123456789abcdef") != "" {
-		return Errorf(EInvalid, "A VPC ID is vpc- followed by 8 or 17 hex digits, like vpc-0abc12345678def90; got %q.", s)
+		return Errorf(EInvalid, "A VPC ID is vpc- followed by 8 or 17 hex digits, like vpc-0abc12345678def90; got %s.", Quote(s))
 	}
 	return nil
 }
@@ -64,7 +64,7 @@ func ParseCIDR(s string) (p netip.Prefix, warning string, err error) {
 	p, perr := netip.ParsePrefix(strings.TrimSpace(s))
 	switch {
 	case perr != nil || !p.Addr().Is4():
-		return netip.Prefix{}, "", Errorf(EInvalid, "%q is not an IPv4 CIDR block: write it like 10.20.0.0/16.", s)
+		return netip.Prefix{}, "", Errorf(EInvalid, "%s is not an IPv4 CIDR block: write it like 10.20.0.0/16.", Quote(s))
 	case p.Masked() != p:
 		return netip.Prefix{}, "", Errorf(EInvalid, "%s has host bits set: did you mean %s?", p, p.Masked())
 	case p.Bits() < 16 || p.Bits() > 28:

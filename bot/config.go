@@ -243,9 +243,6 @@ func LoadDirectoryConfig(getenv func(string) string) (DirectoryConfig, error) {
 		if len(c.AWSRegions) == 0 {
 			bad("ASTROBOT_AWS_REGIONS is not set: list the regions of your clusters, like us-east-1,eu-west-1")
 		}
-		if c.ClusterTag == "" || c.OrgTag == "" {
-			bad("ASTROBOT_CLUSTER_TAG and ASTROBOT_ORG_TAG must not be empty")
-		}
 	default:
 		bad("ASTROBOT_DIRECTORY %q: use static or aws", c.Directory)
 	}

@@ -115,7 +115,14 @@ func (w *Watcher) CreateApproved(ctx context.Context) error {
 			w.awsTrouble(ctx, r, err)
 			continue
 		}
-		w.apply(ctx, r, astrobot.Change{Action: astrobot.ActPeeringCreated, PeeringID: p.ID, ExpiresAt: p.ExpiresAt})
+		if _, ok := w.apply(ctx, r, astrobot.Change{Action: astrobot.ActPeeringCreated, PeeringID: p.ID, ExpiresAt: p.ExpiresAt}); !ok {
+			// The request left approved while the peering was being made
+			// (cancelled, most likely): nobody will follow this peering, so
+			// it must not stay in AWS for the customer to accept.
+			if err := w.aws.Delete(ctx, cl, p.ID); err != nil {
+				w.log.Error("deleting an orphaned peering failed; delete it by hand", "request", r.ID.String(), "peering", p.ID, "err", err)
+			}
+		}
 	}
 	return nil
 }

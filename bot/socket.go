@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 )
+
+// ackFlush is how long shutdown lets slack-go write the acks it queued.
+const ackFlush = 250 * time.Millisecond
 
 // runSocket serves Slack over Socket Mode until ctx ends: each envelope is
 // handled on its own goroutine and acked with the handler's payload, exactly as
@@ -27,6 +32,12 @@ func (d *dispatcher) runSocket(ctx context.Context, client *socketmode.Client, c
 		select {
 		case <-ctx.Done():
 			inflight.Wait() // finish in-flight acks while the socket is still open
+			// Ack only queues the response; slack-go writes it from another
+			// goroutine and has no flush. Give the writer a moment.
+			select {
+			case <-time.After(ackFlush):
+			case <-errc:
+			}
 			stopClient()
 			return nil
 		case err := <-errc:
@@ -51,6 +62,14 @@ func (d *dispatcher) runSocket(ctx context.Context, client *socketmode.Client, c
 
 func (d *dispatcher) envelope(ctx context.Context, client *socketmode.Client, evt socketmode.Event) {
 	start := d.now()
+	defer func() {
+		// A handler bug must not take the whole bot down: log it and ack
+		// empty, as the HTTP server would answer 500.
+		if p := recover(); p != nil {
+			d.log.Error("handler panicked", "type", evt.Type, "panic", p, "stack", string(debug.Stack()))
+			_ = client.Ack(*evt.Request)
+		}
+	}()
 	var payload any
 	switch evt.Type {
 	case socketmode.EventTypeSlashCommand:

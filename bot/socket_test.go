@@ -184,9 +184,12 @@ func (g *gatedHandler) SlashCommand(ctx context.Context, cmd slack.SlashCommand)
 
 func TestSocketShutdownAcksInFlight(t *testing.T) {
 	e := newTestEnv(t)
-	const inflight = 4
+	const inflight = 16
 	gate := &gatedHandler{SlackHandler: e.h, entered: make(chan struct{}, inflight), release: make(chan struct{})}
 	run := startSocket(t, e, gate)
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate.release) }) }
+	t.Cleanup(release) // before runSocket is stopped, whatever happens
 	cmd := slack.SlashCommand{Command: handlers.CommandIP, Text: testCluster.ID, TeamID: testTeam, UserID: testUser, ChannelID: testChannel}
 
 	type result struct {
@@ -213,10 +216,11 @@ func TestSocketShutdownAcksInFlight(t *testing.T) {
 	run.cancel()
 	select {
 	case err := <-run.done:
+		run.done <- err // for the cleanup
 		t.Fatalf("runSocket returned (%v) with %d envelopes in flight", err, inflight)
 	default:
 	}
-	close(gate.release)
+	release()
 	wg.Wait()
 	close(results)
 	want := e.h.SlashCommand(testContext(t), cmd)

@@ -188,6 +188,10 @@ func (t *HTTP) serveEvent(w http.ResponseWriter, body []byte, start time.Time) {
 		_, _ = io.WriteString(w, outer.Challenge)
 		return
 	}
+	if outer.Type != slackevents.CallbackEvent && outer.Type != slackevents.AppRateLimited {
+		t.reject(w, http.StatusBadRequest, "event", "not an Events API callback")
+		return
+	}
 	ev, err := slackevents.ParseEvent(body, slackevents.OptionNoVerifyToken())
 	if err != nil {
 		t.reject(w, http.StatusBadRequest, "event", "malformed event")

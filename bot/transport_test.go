@@ -247,7 +247,7 @@ func TestHTTPRefusesHostileInput(t *testing.T) {
 				t.Errorf(`astrobot_http_rejected_total{reason=%q} grew by %v, want 1; by reason before %v, after %v`, tt.reason, got, rejected, after)
 			}
 			refused := h.logs.find(slog.LevelWarn, "refused")
-			if n := h.logs.count(slog.LevelWarn) - warnings; n != 1 || attr(refused[len(refused)-1], "reason") != tt.reason {
+			if n := h.logs.count(slog.LevelWarn) - warnings; n != 1 || len(refused) == 0 || attr(refused[len(refused)-1], "reason") != tt.reason {
 				t.Errorf("%d warnings logged, want 1 refusal with reason %s; logs:\n%s", n, tt.reason, h.logs.dump())
 			}
 			h.d.running.Wait()

@@ -188,3 +188,12 @@ func section(mrkdwn string) *slack.SectionBlock {
 func plain(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
 }
+
+// stateValue reads one input of a submitted view; a view without state (a
+// forged or truncated payload) reads as empty.
+func stateValue(v slack.View, block, action string) slack.BlockAction {
+	if v.State == nil {
+		return slack.BlockAction{}
+	}
+	return v.State.Values[block][action]
+}

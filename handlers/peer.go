@@ -161,9 +161,7 @@ type peerInput struct {
 }
 
 func readPeerInput(v slack.View) peerInput {
-	get := func(block, action string) slack.BlockAction {
-		return v.State.Values[block][action]
-	}
+	get := func(block, action string) slack.BlockAction { return stateValue(v, block, action) }
 	return peerInput{
 		cluster: get(BlockCluster, ActionCluster).SelectedOption.Value,
 		account: strings.NewReplacer("-", "", " ", "").Replace(get(BlockAccount, ActionAccount).Value), // the console shows 1234-5678-9012

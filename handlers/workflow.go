@@ -190,7 +190,7 @@ func (h *Handler) submitStep(ctx context.Context, cb slack.InteractionCallback) 
 	var (
 		b     button
 		block = BlockReason
-		value = strings.TrimSpace(cb.View.State.Values[BlockReason][ActionReason].Value)
+		value = strings.TrimSpace(stateValue(cb.View, BlockReason, ActionReason).Value)
 	)
 	for _, x := range buttons() {
 		if x.modal == cb.View.CallbackID {
@@ -199,7 +199,7 @@ func (h *Handler) submitStep(ctx context.Context, cb slack.InteractionCallback) 
 	}
 	if b.modal == CallbackPeering {
 		block = BlockPeeringID
-		value = strings.ToLower(strings.TrimSpace(cb.View.State.Values[BlockPeeringID][ActionPeeringID].Value))
+		value = strings.ToLower(strings.TrimSpace(stateValue(cb.View, BlockPeeringID, ActionPeeringID).Value))
 	}
 	team := cb.User.TeamID
 	if team == "" {

@@ -105,12 +105,13 @@ type Ack struct {
 // Acknowledge removes delivered notifications from the outbox, in one
 // transaction. An Ack with a Card records it on the request unless the request
 // has a card already. Keys no longer in the outbox are ignored, so a repeated
-// acknowledgement is harmless.
+// acknowledgement is harmless. Concurrent calls share one commit (bolt's
+// Batch), so a worker may acknowledge each delivery as soon as Slack took it.
 func (db *DB) Acknowledge(ctx context.Context, acks []Ack) error {
-	if len(acks) == 0 {
+	if len(acks) == 0 || ctx.Err() != nil {
 		return ctx.Err()
 	}
-	err := db.update(ctx, func(tx *bolt.Tx) error {
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketOutbox)
 		for _, a := range acks {
 			k := u64(a.Key)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -424,7 +425,7 @@ func TestE2ECrashUnderLoad(t *testing.T) {
 			t.Fatalf("round %d: the load used up the %d distinct CIDRs before the kill", round, crashMaxSubs)
 		}
 
-		var acked, failed int
+		var acked, failed, refused int
 		for _, ws := range sent {
 			for _, s := range ws {
 				switch {
@@ -434,6 +435,9 @@ func TestE2ECrashUnderLoad(t *testing.T) {
 					acked++
 				default:
 					failed++
+					if errors.Is(s.err, syscall.ECONNREFUSED) {
+						refused++ // a new connection after the kill
+					}
 				}
 				subs = append(subs, s)
 			}
@@ -457,8 +461,8 @@ func TestE2ECrashUnderLoad(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("round %d: %d workers, SIGKILL %v after the load began (drawn %v); sent %d, acknowledged %d, cut off %d; stored %d (%d of them cut off after commit); outbox %d → %d entries, %d dead letters; %d requests in all",
-			round, workers, killedAt.Round(time.Millisecond), killAfter.Round(time.Millisecond), acked+failed, acked, failed,
+		t.Logf("round %d: %d workers, SIGKILL %v after the load began (drawn %v); sent %d, acknowledged %d, cut off %d (%d on an open connection, %d refused); stored %d (%d of them cut off after commit); outbox %d → %d entries, %d dead letters; %d requests in all",
+			round, workers, killedAt.Round(time.Millisecond), killAfter.Round(time.Millisecond), acked+failed, acked, failed, failed-refused, refused,
 			stored, storedUnacked, outboxBefore, st.outbox.Depth, st.outbox.DeadLetters, len(st.byID))
 		if t.Failed() {
 			t.FailNow()

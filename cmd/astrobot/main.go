@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -24,6 +25,12 @@ import (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// astrobot's heap is a few megabytes: collecting less often costs
+		// little memory and takes the collector off the ack path (measured:
+		// p99 of /astro-ip at 32 concurrent requests; see README, Performance).
+		debug.SetGCPercent(400)
+	}
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
