@@ -2,7 +2,7 @@
 // mode and prints the throughput and latency it measured:
 //
 //	astroload [-url http://127.0.0.1:3000/slack/events] [-secret S] [-c 32] [-n 20000] [-d 30s]
-//	          [-scenario ip|peer-submit] [-text clx123abc] [-team T0001] [-user U0001] [-channel C0001]
+//	          [-scenario ip|peer-submit|claim] [-requests N] [-text clx123abc] [-team T0001] [-user U0001] [-channel C0001]
 //	          [-pool 172.16.0.0/12]
 //
 // The signing secret comes from -secret or SLACK_SIGNING_SECRET. It stops after
@@ -40,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/bot"
 	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/slack-go/slack"
@@ -74,7 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	conc := fs.Int("c", 32, "concurrent requests")
 	total := fs.Int("n", 20000, "total requests (0: until -d ends)")
 	dur := fs.Duration("d", 0, "stop after this `duration` (0: after -n requests; at most 10m)")
-	name := fs.String("scenario", "ip", "what to send: ip or peer-submit")
+	name := fs.String("scenario", "ip", "what to send: ip, peer-submit or claim (button clicks)")
+	requests := fs.Int("requests", 1000, "claim: press Claim on requests PEER-0001 to PEER-<requests>, round robin (the -user must be support)")
 	text := fs.String("text", "clx123abc", "the command's text; for peer-submit, the cluster")
 	team := fs.String("team", "T0001", "Slack team ID of the caller")
 	user := fs.String("user", "U0001", "Slack user ID of the caller")
@@ -117,6 +119,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch *name {
 	case "ip":
 		sc = ipScenario(*text, caller)
+	case "claim":
+		sc = claimScenario(caller, *requests)
 	case "peer-submit":
 		p, err := netip.ParsePrefix(*pool)
 		if err != nil || !p.Addr().Is4() || p.Masked() != p || p.Bits() > peerBlockBits {
@@ -132,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			*total = sc.max
 		}
 	default:
-		return usage("unknown -scenario %q: use ip or peer-submit", *name)
+		return usage("unknown -scenario %q: use ip, peer-submit or claim", *name)
 	}
 
 	limit := maxDuration
@@ -199,6 +203,34 @@ func ipScenario(text string, c callerIDs) scenario {
 	return scenario{
 		request: func(int) (string, []byte, error) { return "application/x-www-form-urlencoded", body, nil },
 		check:   func([]byte) error { return nil },
+	}
+}
+
+// claimScenario presses the Claim button of the support card as -user, on
+// requests 1 to n in turn: the first press of each moves it, later ones are
+// refused (already claimed by you) with a message only the presser sees. Both
+// are answered with an empty 200.
+func claimScenario(c callerIDs, n int) scenario {
+	return scenario{
+		request: func(i int) (string, []byte, error) {
+			payload, err := json.Marshal(map[string]any{
+				"type": "block_actions", "trigger_id": fmt.Sprintf("load-%d", i),
+				"user": map[string]string{"id": c.user, "team_id": c.team}, "team": map[string]string{"id": c.team},
+				"channel": map[string]string{"id": c.channel},
+				"actions": []map[string]string{{"type": "button", "action_id": handlers.ActionClaim, "block_id": handlers.BlockCardActions,
+					"value": astrobot.RequestID(i%max(n, 1) + 1).String()}},
+			})
+			if err != nil {
+				return "", nil, fmt.Errorf("encode block_actions: %w", err)
+			}
+			return "application/x-www-form-urlencoded", []byte(url.Values{"payload": {string(payload)}}.Encode()), nil
+		},
+		check: func(body []byte) error {
+			if len(bytes.TrimSpace(body)) != 0 {
+				return fmt.Errorf("a button press is acked empty; got %q", body)
+			}
+			return nil
+		},
 	}
 }
 

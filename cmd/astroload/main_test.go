@@ -411,3 +411,29 @@ func TestPeerSubmissionShape(t *testing.T) {
 		t.Errorf("VPC ID: %v", err)
 	}
 }
+
+func TestClaimScenarioShape(t *testing.T) {
+	sc := claimScenario(callerIDs{"T0001", "USUPPORT", "CSUPPORT"}, 3)
+	for i, want := range []string{"PEER-0001", "PEER-0002", "PEER-0003", "PEER-0001"} {
+		ctype, body, err := sc.request(i)
+		if err != nil || ctype != "application/x-www-form-urlencoded" {
+			t.Fatalf("request %d: %q, %v", i, ctype, err)
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cb slack.InteractionCallback
+		if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
+			t.Fatalf("request %d: payload is not an interaction: %v", i, err)
+		}
+		if cb.Type != slack.InteractionTypeBlockActions || cb.User.ID != "USUPPORT" || cb.Channel.ID != "CSUPPORT" ||
+			len(cb.ActionCallback.BlockActions) != 1 || cb.ActionCallback.BlockActions[0].ActionID != handlers.ActionClaim ||
+			cb.ActionCallback.BlockActions[0].Value != want {
+			t.Errorf("request %d decodes to %+v; want a Claim press on %s by USUPPORT", i, cb, want)
+		}
+	}
+	if sc.check(nil) != nil || sc.check([]byte(`{"text":"x"}`)) == nil {
+		t.Error("check: want an empty ack to pass and a body to fail")
+	}
+}
