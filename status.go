@@ -283,6 +283,9 @@ func (r *Request) Apply(c Change, seq int) (Event, error) {
 	switch c.Action {
 	case ActNudgeSupport, ActNudgeCustomer, ActAlert, ActCleanup: // bookkeeping: the request did not move
 	default:
+		if e.To != e.From {
+			r.LastAlert = "" // a new state may raise the same alert again
+		}
 		r.Status, r.UpdatedAt, r.UpdatedBy = e.To, c.At, c.Actor
 	}
 	return e, nil

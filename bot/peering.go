@@ -156,6 +156,11 @@ func (w *Watcher) Watch(ctx context.Context) error {
 		states, err := w.aws.Describe(ctx, g.account, g.region, ids)
 		if err != nil {
 			w.log.Warn("describing peerings failed; retrying next cycle", "account", g.account, "region", g.region, "err", err)
+			if cloud.IsPermission(err) {
+				for _, r := range members {
+					w.awsTrouble(ctx, r, err)
+				}
+			}
 			continue
 		}
 		for _, r := range members {

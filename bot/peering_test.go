@@ -1114,15 +1114,31 @@ func TestWatcherDescribesOncePerAccountAndRegionMoto(t *testing.T) {
 		cl := astrobot.Cluster{ID: "clx-" + region, Name: "acme-" + region, Organization: "acme", Region: region, AccountID: astro,
 			VPCID: motoVPC(t, client, fmt.Sprintf("10.%d.0.0/16", i+1)), CIDRs: []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/16", i+1))}}
 		clusters = append(clusters, cl)
-		for range 100 {
-			out, err := client.CreateVpcPeeringConnection(ctx, &ec2.CreateVpcPeeringConnectionInput{
-				VpcId: aws.String(cl.VPCID), PeerOwnerId: aws.String(customer), PeerRegion: aws.String(peerRegion), PeerVpcId: aws.String(peerVPC),
+		// Four at a time: moto answers concurrent requests.
+		made := make([]string, 100)
+		errs := make([]error, 100)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for j := w; j < len(made); j += 4 {
+					out, err := client.CreateVpcPeeringConnection(ctx, &ec2.CreateVpcPeeringConnectionInput{
+						VpcId: aws.String(cl.VPCID), PeerOwnerId: aws.String(customer), PeerRegion: aws.String(peerRegion), PeerVpcId: aws.String(peerVPC),
+					})
+					if err != nil {
+						errs[j] = err
+						continue
+					}
+					made[j] = aws.ToString(out.VpcPeeringConnection.VpcPeeringConnectionId)
+				}
 			})
+		}
+		wg.Wait()
+		for _, err := range errs {
 			if err != nil {
 				t.Fatalf("CreateVpcPeeringConnection in %s: %v", region, err)
 			}
-			ids = append(ids, aws.ToString(out.VpcPeeringConnection.VpcPeeringConnectionId))
 		}
+		ids = append(ids, made...)
 	}
 
 	counter := &actionCounter{n: make(map[string]int)}
