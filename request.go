@@ -151,10 +151,25 @@ func Notifications(r *Request, e Event) []Notification {
 	}
 }
 
+// MaxPeeringsPerCluster is how many open or active peering requests one
+// cluster may have: AWS's hard limit of peering connections per VPC.
+const MaxPeeringsPerCluster = 125
+
 // CheckConflicts checks a new request against the open requests of the same
-// cluster: the same VPC of the same account may not be asked for twice, and its
-// CIDRs may not overlap those of another open or active peering.
+// cluster: there may be at most MaxPeeringsPerCluster, the same VPC of the same
+// account may not be asked for twice, and its CIDRs may not overlap those of
+// another open or active peering.
 func CheckConflicts(r *Request, open []Request) error {
+	n := 0
+	for i := range open {
+		if open[i].Open() && open[i].ClusterID == r.ClusterID && open[i].ID != r.ID {
+			n++
+		}
+	}
+	if n >= MaxPeeringsPerCluster {
+		msg := fmt.Sprintf("This cluster already has %d open or active peering requests, the most AWS allows on one VPC. Cancel the ones you no longer need, or ask support.", n)
+		return &Error{Code: EConflict, Message: msg, Fields: map[string]string{FieldCluster: msg}}
+	}
 	for i := range open {
 		o := &open[i]
 		if !o.Open() || o.ClusterID != r.ClusterID || o.ID == r.ID {

@@ -1,7 +1,10 @@
 package astrobot
 
 import (
+	"errors"
+	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -164,5 +167,51 @@ func TestNotifications(t *testing.T) {
 				t.Fatalf("kinds = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestCheckConflicts(t *testing.T) {
+	p := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
+	open := []Request{
+		{ID: 1, ClusterID: "c1", Status: StatusSubmitted, Peer: Peer{AccountID: "111111111111", VPCID: "vpc-0000000a", CIDRs: p("10.1.0.0/16")}},
+		{ID: 2, ClusterID: "c1", Status: StatusActive, Peer: Peer{AccountID: "222222222222", VPCID: "vpc-0000000b", CIDRs: p("10.2.0.0/16")}},
+		{ID: 3, ClusterID: "c1", Status: StatusCancelled, Peer: Peer{AccountID: "333333333333", VPCID: "vpc-0000000c", CIDRs: p("10.3.0.0/16")}},
+	}
+	tests := []struct {
+		name  string
+		r     Request
+		field string
+		says  string
+	}{
+		{"fresh", Request{ClusterID: "c1", Peer: Peer{AccountID: "444444444444", VPCID: "vpc-0000000d", CIDRs: p("10.4.0.0/16")}}, "", ""},
+		{"same VPC open", Request{ClusterID: "c1", Peer: Peer{AccountID: "111111111111", VPCID: "vpc-0000000a", CIDRs: p("10.9.0.0/16")}}, FieldVPC, "PEER-0001"},
+		{"overlaps an active peering", Request{ClusterID: "c1", Peer: Peer{AccountID: "444444444444", VPCID: "vpc-0000000d", CIDRs: p("10.2.128.0/17")}}, FieldCIDRs, "PEER-0002"},
+		{"cancelled ones hold nothing", Request{ClusterID: "c1", Peer: Peer{AccountID: "333333333333", VPCID: "vpc-0000000c", CIDRs: p("10.3.0.0/16")}}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckConflicts(&tt.r, open)
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("CheckConflicts = %v, want nil", err)
+				}
+				return
+			}
+			e, ok := errors.AsType[*Error](err)
+			if !ok || e.Code != EConflict || !strings.Contains(e.Fields[tt.field], tt.says) {
+				t.Fatalf("CheckConflicts = %v, want a conflict on %s naming %s", err, tt.field, tt.says)
+			}
+		})
+	}
+	var full []Request
+	for i := range MaxPeeringsPerCluster {
+		full = append(full, Request{ID: RequestID(i + 1), ClusterID: "c1", Status: StatusPendingAcceptance})
+	}
+	r := Request{ClusterID: "c1", Peer: Peer{AccountID: "444444444444", VPCID: "vpc-0000000d", CIDRs: p("10.4.0.0/16")}}
+	if e, ok := errors.AsType[*Error](CheckConflicts(&r, full)); !ok || e.Fields[FieldCluster] == "" {
+		t.Fatalf("a cluster at AWS's limit accepts one more request: %v", e)
+	}
+	if err := CheckConflicts(&r, full[:MaxPeeringsPerCluster-1]); err != nil {
+		t.Fatalf("one below the limit: %v", err)
 	}
 }

@@ -55,10 +55,10 @@ func TestRequestRoundTrip(t *testing.T) {
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot, PeeringID: "pcx-0aaa1111"})
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActFail, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot, Note: "overlap"})
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActRetry, Actor: "S1", Role: astrobot.RoleSupport, At: clk.Now()})
-	apply(t, db, 1, astrobot.Change{Action: astrobot.ActAlert, Actor: astrobot.ActorBot, Role: astrobot.RoleBot, Note: "no permission"})
 	expires := time.Date(2025, 3, 11, 10, 1, 0, 987654321, time.FixedZone("PST", -8*3600))
 	last := apply(t, db, 1, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot,
 		At: clk.Now().Add(time.Second), PeeringID: "pcx-0123456789abcdef0", ExpiresAt: expires})
+	last = apply(t, db, 1, astrobot.Change{Action: astrobot.ActAlert, Actor: astrobot.ActorBot, Role: astrobot.RoleBot, At: clk.Now().Add(2 * time.Second), Note: "no permission"})
 	card := astrobot.MessageRef{Channel: "CSUPPORT", TS: "1741082400.000100"}
 	pending, err := db.PendingDeliveries(ctx, clk.Now(), 0)
 	if err != nil || len(pending) != 1 {
@@ -112,9 +112,9 @@ func TestRequestRoundTrip(t *testing.T) {
 			From: astrobot.StatusApproved, To: astrobot.StatusPendingAcceptance},
 		{Seq: 5, At: clk.Now(), Actor: astrobot.ActorAWS, Action: astrobot.ActFail, From: astrobot.StatusPendingAcceptance, To: astrobot.StatusFailed, Note: "overlap"},
 		{Seq: 6, At: clk.Now(), Actor: "S1", Action: astrobot.ActRetry, From: astrobot.StatusFailed, To: astrobot.StatusApproved},
-		{Seq: 7, At: clk.Now(), Actor: astrobot.ActorBot, Action: astrobot.ActAlert, From: astrobot.StatusApproved, To: astrobot.StatusApproved, Note: "no permission"},
-		{Seq: 8, At: clk.Now().Add(time.Second), Actor: astrobot.ActorAWS, Action: astrobot.ActPeeringCreated,
+		{Seq: 7, At: clk.Now().Add(time.Second), Actor: astrobot.ActorAWS, Action: astrobot.ActPeeringCreated,
 			From: astrobot.StatusApproved, To: astrobot.StatusPendingAcceptance},
+		{Seq: 8, At: clk.Now().Add(2 * time.Second), Actor: astrobot.ActorBot, Action: astrobot.ActAlert, From: astrobot.StatusPendingAcceptance, To: astrobot.StatusPendingAcceptance, Note: "no permission"},
 	}
 	if diff := cmp.Diff(wantEvents, events); diff != "" {
 		t.Errorf("History events (-want +got):\n%s", diff)

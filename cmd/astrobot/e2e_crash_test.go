@@ -49,9 +49,30 @@ const (
 	crashSupport    = "CSUPPORT"
 )
 
-// crashClusters are the clusters of examples/clusters.yaml team T0001 sees;
-// no 172.16.0.0/12 range overlaps their CIDRs.
-var crashClusters = [...]string{"clx123abc", "clx456def"}
+// crashClusterCount is how many clusters the load spreads over: AWS allows
+// at most 125 peerings per VPC, and the load may file thousands.
+const crashClusterCount = 64
+
+// crashClusterID names cluster i of the crash test's clusters file.
+func crashClusterID(i int) string { return fmt.Sprintf("crash%02d", i) }
+
+// writeCrashClusters writes a clusters file of crashClusterCount clusters of
+// one organization, seen by team T0001; their CIDRs, 10.i.0.0/16, overlap no
+// 172.16.0.0/12 range of the load.
+func writeCrashClusters(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("organizations: [{id: acme, name: Acme, slack_teams: [" + crashTeam + "]}]\nclusters:\n")
+	for i := range crashClusterCount {
+		fmt.Fprintf(&b, "  - {id: %s, name: %s, organization: acme, region: us-east-1, account_id: \"111111111111\", vpc_id: vpc-%08x, cidrs: [10.%d.0.0/16], external_ips: [203.0.113.%d]}\n",
+			crashClusterID(i), crashClusterID(i), i+1, i, i+1)
+	}
+	path := filepath.Join(t.TempDir(), "clusters.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // peerIDs finds the request IDs a Slack text or payload names.
 var peerIDs = regexp.MustCompile(`PEER-(\d+)`)
@@ -79,7 +100,7 @@ func newCrashSub(n, round int) crashSub {
 		round:   round,
 		viewID:  fmt.Sprintf("VCRASH%05d", n),
 		user:    fmt.Sprintf("U%d", n%crashUsers+1),
-		cluster: crashClusters[n%len(crashClusters)],
+		cluster: crashClusterID(n % crashClusterCount),
 		vpc:     fmt.Sprintf("vpc-%017x", 0xc0ffee00000+n),
 		cidr:    netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(16 + n>>8), byte(n), 0}), 24),
 	}
@@ -241,7 +262,8 @@ func inspectStore(t *testing.T, dbPath string, subs []crashSub) crashStore {
 			t.Errorf("the requester index of %s differs from the stored requests (-stored +index):\n%s", user, diff)
 		}
 	}
-	for _, cl := range crashClusters {
+	for i := range crashClusterCount {
+		cl := crashClusterID(i)
 		rs, err := db.RequestsByCluster(ctx, cl, 0)
 		if err != nil {
 			t.Fatalf("requests of %s: %v", cl, err)
@@ -379,7 +401,7 @@ func TestE2ECrashUnderLoad(t *testing.T) {
 	slack := fakeslack.New()
 	defer slack.Close()
 	dbPath := filepath.Join(t.TempDir(), "crash.db")
-	env := botEnv(t, slack, dbPath)
+	env := botEnv(t, slack, dbPath, "ASTROBOT_CLUSTERS="+writeCrashClusters(t))
 
 	var (
 		subs []crashSub

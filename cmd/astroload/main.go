@@ -2,8 +2,9 @@
 // mode and prints the throughput and latency it measured:
 //
 //	astroload [-url http://127.0.0.1:3000/slack/events] [-secret S] [-c 32] [-n 20000] [-d 30s]
-//	          [-scenario ip|peer-submit|claim] [-requests N] [-text clx123abc] [-team T0001] [-user U0001] [-channel C0001]
-//	          [-pool 172.16.0.0/12]
+//	          [-scenario ip|peer-submit|claim] [-requests N] [-text clx123abc] [-team T0001] [-user U0001]
+//	          [-channel C0001] [-pool 172.16.0.0/12]
+//	astroload fake-slack   serve a fake Slack Web API for the bot under load; prints its SLACK_API_URL
 //
 // The signing secret comes from -secret or SLACK_SIGNING_SECRET. It stops after
 // -n requests or -d, whichever comes first, and never runs longer than ten
@@ -43,6 +44,7 @@ import (
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/bot"
 	"github.com/astrobot-dev/astrobot/handlers"
+	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 	"github.com/slack-go/slack"
 )
 
@@ -60,9 +62,25 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var code int
+	if len(os.Args) == 2 && os.Args[1] == "fake-slack" {
+		code = fakeSlack(ctx, os.Stdout)
+	} else {
+		code = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	}
 	stop()
 	os.Exit(code)
+}
+
+// fakeSlack serves the project's fake Slack Web API (internal/fakeslack) on
+// loopback until ctx ends, so that a bot under load has a Slack to talk to.
+// It prints the SLACK_API_URL to give the bot.
+func fakeSlack(ctx context.Context, stdout io.Writer) int {
+	srv := fakeslack.New()
+	defer srv.Close()
+	fmt.Fprintf(stdout, "SLACK_API_URL=%s\n", srv.APIURL())
+	<-ctx.Done()
+	return 0
 }
 
 // run executes one command line and returns the exit code: 0 when every
@@ -77,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dur := fs.Duration("d", 0, "stop after this `duration` (0: after -n requests; at most 10m)")
 	name := fs.String("scenario", "ip", "what to send: ip, peer-submit or claim (button clicks)")
 	requests := fs.Int("requests", 1000, "claim: press Claim on requests PEER-0001 to PEER-<requests>, round robin (the -user must be support)")
-	text := fs.String("text", "clx123abc", "the command's text; for peer-submit, the cluster")
+	text := fs.String("text", "clx123abc", "the command's text; for peer-submit, the cluster or a comma-separated list of clusters")
 	team := fs.String("team", "T0001", "Slack team ID of the caller")
 	user := fs.String("user", "U0001", "Slack user ID of the caller")
 	channel := fs.String("channel", "C0001", "Slack channel ID of the caller")
@@ -234,17 +252,19 @@ func claimScenario(c callerIDs, n int) scenario {
 	}
 }
 
-// peerScenario submits the peering modal for cluster: request i carries the
+// peerScenario submits the peering modal for cluster (a comma-separated list
+// is used round robin): request i carries the
 // view ID and VPC ID made of nonce and i, and the i-th /28 block of pool.
 func peerScenario(cluster string, c callerIDs, pool netip.Prefix, nonce uint32) scenario {
 	meta, _ := json.Marshal(map[string]string{"c": c.channel}) // the channel the modal was opened in
+	clusters := strings.Split(cluster, ",")                     // filed round robin: AWS caps peerings per VPC
 	base := binary.BigEndian.Uint32(pool.Addr().AsSlice())
 	return scenario{
 		request: func(i int) (string, []byte, error) {
 			var a [4]byte
 			binary.BigEndian.PutUint32(a[:], base+uint32(i)<<(32-peerBlockBits))
 			cidr := netip.PrefixFrom(netip.AddrFrom4(a), peerBlockBits).String()
-			cb := peerSubmission(cluster, c, string(meta),
+			cb := peerSubmission(clusters[i%len(clusters)], c, string(meta),
 				fmt.Sprintf("VLOAD%08X%09X", nonce, i), fmt.Sprintf("vpc-%08x%09x", nonce, i), cidr)
 			payload, err := json.Marshal(&cb)
 			if err != nil {

@@ -143,7 +143,7 @@ func TestLoadPeerSubmitFilesEveryRequest(t *testing.T) {
 	pool := netip.MustParsePrefix("172.16.0.0/12")
 	const n = 200
 	rep := load(t.Context(), srv.Client(), srv.URL, testSecret, 8, n,
-		peerScenario("clx123abc", callerIDs{"T0001", "U0001", "C0001"}, pool, 0xdecafbad), time.Now)
+		peerScenario("clx123abc,clx456def", callerIDs{"T0001", "U0001", "C0001"}, pool, 0xdecafbad), time.Now)
 
 	if rep.requests != n || rep.errors != 0 {
 		t.Fatalf("load: %d requests, %d errors (first failure %q); want %d, 0", rep.requests, rep.errors, rep.firstFailure, n)
@@ -161,8 +161,8 @@ func TestLoadPeerSubmitFilesEveryRequest(t *testing.T) {
 		if diff := cmp.Diff(want, r.Peer, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 			t.Errorf("%s peer (-want +got):\n%s", r.ID, diff)
 		}
-		if r.ClusterID != "clx123abc" || r.Requester.TeamID != "T0001" || r.Requester.ChannelID != "C0001" || r.Status != astrobot.StatusSubmitted {
-			t.Errorf("%s: cluster %q, requester %+v, status %s; want clx123abc, T0001/C0001, submitted", r.ID, r.ClusterID, r.Requester, r.Status)
+		if (r.ClusterID != "clx123abc" && r.ClusterID != "clx456def") || r.Requester.TeamID != "T0001" || r.Requester.ChannelID != "C0001" || r.Status != astrobot.StatusSubmitted {
+			t.Errorf("%s: cluster %q, requester %+v, status %s; want clx123abc or clx456def, T0001/C0001, submitted", r.ID, r.ClusterID, r.Requester, r.Status)
 		}
 		if len(r.Peer.CIDRs) != 1 || r.Peer.CIDRs[0].Bits() != peerBlockBits || !pool.Overlaps(r.Peer.CIDRs[0]) {
 			t.Errorf("%s CIDRs %v: want one /%d inside %s", r.ID, r.Peer.CIDRs, peerBlockBits, pool)
