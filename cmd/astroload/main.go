@@ -257,7 +257,7 @@ func claimScenario(c callerIDs, n int) scenario {
 // view ID and VPC ID made of nonce and i, and the i-th /28 block of pool.
 func peerScenario(cluster string, c callerIDs, pool netip.Prefix, nonce uint32) scenario {
 	meta, _ := json.Marshal(map[string]string{"c": c.channel}) // the channel the modal was opened in
-	clusters := strings.Split(cluster, ",")                     // filed round robin: AWS caps peerings per VPC
+	clusters := strings.Split(cluster, ",")                    // filed round robin: AWS caps peerings per VPC
 	base := binary.BigEndian.Uint32(pool.Addr().AsSlice())
 	return scenario{
 		request: func(i int) (string, []byte, error) {
