@@ -134,8 +134,8 @@ type Notification struct {
 func Notifications(r *Request, e Event) []Notification {
 	n := func(k NotificationKind) Notification { return Notification{RequestID: r.ID, Kind: k, Event: e.Seq} }
 	switch {
-	case e.Action == ActSubmit:
-		return []Notification{n(NotifyCard), n(NotifyRequester), n(NotifyHome)}
+	case e.Action == ActSubmit: // filed from a modal: the requester's App Home shows it when they open it
+		return []Notification{n(NotifyCard), n(NotifyRequester)}
 	case e.Action == ActNote || e.Action == ActNudgeSupport || e.Action == ActAlert || e.Action == ActCleanup:
 		return []Notification{n(NotifyThread)}
 	case e.Action == ActNudgeCustomer:

@@ -152,7 +152,7 @@ func TestNotifications(t *testing.T) {
 		e    Event
 		want []NotificationKind
 	}{
-		{"submission: card first, then receipt", Event{Action: ActSubmit, To: StatusSubmitted}, []NotificationKind{NotifyCard, NotifyRequester, NotifyHome}},
+		{"submission: card first, then receipt", Event{Action: ActSubmit, To: StatusSubmitted}, []NotificationKind{NotifyCard, NotifyRequester}},
 		{"claim: card and thread", Event{Seq: 1, Action: ActClaim, From: StatusSubmitted, To: StatusSubmitted}, []NotificationKind{NotifyCard, NotifyThread}},
 		{"internal note: thread only", Event{Seq: 1, Action: ActNote, From: StatusSubmitted, To: StatusSubmitted}, []NotificationKind{NotifyThread}},
 		{"approve: no DM", Event{Seq: 2, Action: ActApprove, From: StatusSubmitted, To: StatusApproved}, []NotificationKind{NotifyCard, NotifyThread, NotifyHome}},

@@ -333,8 +333,8 @@ func TestOutboxDeliversInOrder(t *testing.T) {
 	w := e.worker(m)
 	id := e.file(t, 1)
 
-	// One entry per request per round: card, then DM, then App Home.
-	if diff := cmp.Diff([]int{1, 1, 1}, drain(t, w)); diff != "" {
+	// One entry per request per round: card, then DM.
+	if diff := cmp.Diff([]int{1, 1}, drain(t, w)); diff != "" {
 		t.Fatalf("entries handled per round (-want +got):\n%s", diff)
 	}
 	card := e.request(t, id).Card
@@ -345,19 +345,19 @@ func TestOutboxDeliversInOrder(t *testing.T) {
 		"chat.postMessage " + testSupportChannel,
 		"conversations.open " + testUser,
 		"chat.postMessage D" + testUser,
-		"views.publish " + testUser,
 	}
 	if diff := cmp.Diff(want, slackTrace(e.fake.Calls())); diff != "" {
 		t.Fatalf("Slack calls for a submission (-want +got):\n%s", diff)
 	}
 
-	// A claim updates the card in place, then posts in its thread.
+	// An approval updates the card in place, posts in its thread, then
+	// refreshes the requester's App Home.
 	e.clock.Advance(time.Minute)
-	e.apply(t, id, astrobot.Change{Action: astrobot.ActClaim, Actor: testSupportUser, Role: astrobot.RoleSupport})
+	e.apply(t, id, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport})
 	drain(t, w)
-	want = append(want, "chat.update "+card.Channel+" ts="+card.TS, "chat.postMessage "+card.Channel+" thread="+card.TS)
+	want = append(want, "chat.update "+card.Channel+" ts="+card.TS, "chat.postMessage "+card.Channel+" thread="+card.TS, "views.publish "+testUser)
 	if diff := cmp.Diff(want, slackTrace(e.fake.Calls())); diff != "" {
-		t.Fatalf("Slack calls after a claim (-want +got):\n%s", diff)
+		t.Fatalf("Slack calls after an approval (-want +got):\n%s", diff)
 	}
 	if st := e.stats(t); st.Depth != 0 || st.DeadLetters != 0 {
 		t.Fatalf("outbox after delivery = %+v, want empty with no dead letters", st)
@@ -397,8 +397,8 @@ func TestOutboxRateLimitWaitsRetryAfter(t *testing.T) {
 	if d.LastError == "" {
 		t.Error("the deferred entry keeps no last error")
 	}
-	if st := e.stats(t); st.DeadLetters != 0 || st.Depth != 3 {
-		t.Fatalf("outbox after a 429 = %+v, want 3 waiting, no dead letter", st)
+	if st := e.stats(t); st.DeadLetters != 0 || st.Depth != 2 {
+		t.Fatalf("outbox after a 429 = %+v, want 2 waiting, no dead letter", st)
 	}
 	if got := deliveries(m, astrobot.NotifyCard, "deferred"); got != 1 {
 		t.Errorf("deliveries{card,deferred} = %v, want 1", got)
@@ -482,8 +482,8 @@ func TestOutboxDeadLetter(t *testing.T) {
 	if n := round(t, w); n != 1 {
 		t.Fatalf("first round handled %d entries, want 1", n)
 	}
-	if st := e.stats(t); st.DeadLetters != 1 || st.Depth != 2 {
-		t.Fatalf("outbox after channel_not_found = %+v, want 1 dead letter and 2 waiting", st)
+	if st := e.stats(t); st.DeadLetters != 1 || st.Depth != 1 {
+		t.Fatalf("outbox after channel_not_found = %+v, want 1 dead letter and 1 waiting", st)
 	}
 	if got := deliveries(m, astrobot.NotifyCard, "dead_letter"); got != 1 {
 		t.Errorf(`astrobot_outbox_deliveries_total{kind="card",outcome="dead_letter"} = %v, want 1`, got)
@@ -531,8 +531,8 @@ func TestOutboxAuthErrorKeepsEntry(t *testing.T) {
 	if !strings.Contains(d.LastError, "invalid_auth") {
 		t.Errorf("last error %q does not say invalid_auth", d.LastError)
 	}
-	if st := e.stats(t); st.DeadLetters != 0 || st.Depth != 3 {
-		t.Fatalf("outbox after invalid_auth = %+v, want 3 waiting and no dead letter", st)
+	if st := e.stats(t); st.DeadLetters != 0 || st.Depth != 2 {
+		t.Fatalf("outbox after invalid_auth = %+v, want 2 waiting and no dead letter", st)
 	}
 	if got := deliveries(m, astrobot.NotifyCard, "dead_letter"); got != 0 {
 		t.Errorf("deliveries{card,dead_letter} = %v, want 0", got)
@@ -559,14 +559,14 @@ func TestOutboxDeferralBlocksOnlyItsRequest(t *testing.T) {
 	}
 
 	free := e.file(t, 2)
-	if diff := cmp.Diff([]int{1, 1, 1}, drain(t, w)); diff != "" {
+	if diff := cmp.Diff([]int{1, 1}, drain(t, w)); diff != "" {
 		t.Fatalf("entries handled per round while %s waits (-want +got):\n%s", held, diff)
 	}
 	if card := e.request(t, free).Card; card.TS == "" {
 		t.Fatalf("%s has no card although only %s was rate limited", free, held)
 	}
-	if st := e.stats(t); st.Depth != 3 {
-		t.Fatalf("outbox depth = %d, want the 3 entries of %s still waiting", st.Depth, held)
+	if st := e.stats(t); st.Depth != 2 {
+		t.Fatalf("outbox depth = %d, want the 2 entries of %s still waiting", st.Depth, held)
 	}
 	if d := e.head(t, held); d.Notification.Kind != astrobot.NotifyCard || d.Attempts != 1 {
 		t.Fatalf("head of %s = %s with %d attempts, want its card with 1", held, d.Notification.Kind, d.Attempts)
@@ -579,7 +579,7 @@ func TestOutboxDeferralBlocksOnlyItsRequest(t *testing.T) {
 		t.Fatalf("outbox at the end = %+v, want empty", st)
 	}
 	want := []string{"chat.postMessage " + testSupportChannel, "conversations.open " + testUser,
-		"chat.postMessage D" + testUser, "views.publish " + testUser}
+		"chat.postMessage D" + testUser}
 	if diff := cmp.Diff(want, slackTrace(e.fake.Calls()[before:])); diff != "" {
 		t.Errorf("Slack calls for %s once Retry-After passed (-want +got):\n%s", held, diff)
 	}
@@ -620,7 +620,6 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 		"chat.postMessage " + testSupportChannel,
 		"conversations.open " + testUser,
 		"chat.postMessage D" + testUser,
-		"views.publish " + testUser,
 	}
 	if diff := cmp.Diff(want, slackTrace(e.fake.Calls())); diff != "" {
 		t.Errorf("Slack calls across the restarts (-want +got):\n%s", diff)
@@ -635,8 +634,8 @@ func TestOutboxRunDeliversUntilCancelled(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.worker(NewMetrics()).Run(ctx) }()
 
-	if _, err := e.fake.WaitFor(testContext(t), "views.publish", 1); err != nil {
-		t.Fatalf("Run did not deliver the App Home refresh: %v", err)
+	if _, err := e.fake.WaitFor(testContext(t), "chat.postMessage", 2); err != nil {
+		t.Fatalf("Run did not deliver the card and the receipt: %v", err)
 	}
 	cancel()
 	select {

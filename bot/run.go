@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,7 +225,8 @@ func listen(addr, setting string) (net.Listener, error) {
 	return ln, nil
 }
 
-// opsMux serves the operator endpoints: liveness, readiness and metrics.
+// opsMux serves the operator endpoints: liveness, readiness, metrics and
+// Go's profiles (the listener is loopback by default).
 func opsMux(m *Metrics, ready *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -238,6 +240,9 @@ func opsMux(m *Metrics, ready *atomic.Bool) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
