@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -105,8 +104,8 @@ func NewCached(d Discoverer, c Cache, opts CachedOptions) *Cached {
 	return cd
 }
 
-// Clusters returns the current clusters. The slice is the caller's; the CIDRs
-// and ExternalIPs of its clusters are shared and must not be modified.
+// Clusters returns the current clusters. The slice is shared by every caller
+// (a refresh replaces it, never changes it): read it, do not modify it.
 //
 // When no cluster set was ever fetched, Clusters waits for the refresh it
 // starts or joins. If ctx ends first, it returns ctx's error, wrapped; the
@@ -119,7 +118,7 @@ func (c *Cached) Clusters(ctx context.Context) ([]astrobot.Cluster, error) {
 		return nil, err
 	}
 	if c.have {
-		out := slices.Clone(c.clusters)
+		out := c.clusters
 		now := c.now()
 		if now.Sub(c.fetchedAt) >= c.ttl && c.flight == nil && !c.closed && now.Sub(c.failedAt) >= c.retryDelay {
 			c.startLocked()
@@ -242,7 +241,7 @@ func wait(ctx context.Context, f *flight) ([]astrobot.Cluster, error) {
 		if f.err != nil {
 			return nil, f.err
 		}
-		return slices.Clone(f.clusters), nil
+		return f.clusters, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("look up clusters: %w", ctx.Err())
 	}

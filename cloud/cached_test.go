@@ -206,11 +206,15 @@ func TestCachedFreshAndWarm(t *testing.T) {
 	cache := &fakeCache{clusters: setA(), fetchedAt: clock.Now().Add(-9 * time.Minute)}
 	cd := newCached(t, d, cache, clock, nil)
 
+	var first []astrobot.Cluster
 	for i := range 100 {
 		got, err := cd.Clusters(ctx)
 		wantClusters(t, "Clusters", setA(), got, err)
+		if i > 0 && &got[0] != &first[0] {
+			t.Fatal("a warm lookup copied the cluster set; it should share it")
+		}
 		if i == 0 {
-			got[0].Name = "changed by the caller" // does not reach the next caller
+			first = got
 		}
 	}
 	if n := d.callCount(); n != 0 {

@@ -269,10 +269,10 @@ func NewStatic(clusters []astrobot.Cluster) *Static {
 	return &Static{clusters: cloneClusters(clusters)}
 }
 
-// Clusters returns a copy of the directory's clusters, in the order given to
-// NewStatic.
+// Clusters returns the directory's clusters, in the order given to
+// NewStatic. The slice is shared by every caller: read it, do not modify it.
 func (s *Static) Clusters(ctx context.Context) ([]astrobot.Cluster, error) {
-	return cloneClusters(s.clusters), nil
+	return s.clusters, nil
 }
 
 // cloneClusters returns a deep copy of cs: the copy shares no slice with cs.

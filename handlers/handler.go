@@ -14,7 +14,8 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// Directory lists the clusters astrobot knows.
+// Directory lists the clusters astrobot knows. The slice it returns is
+// shared: handlers read it and never modify it.
 type Directory interface {
 	Clusters(ctx context.Context) ([]astrobot.Cluster, error)
 }
