@@ -62,7 +62,7 @@ func (h *Handler) ipAnswer(ctx context.Context, c astrobot.Caller, clusters []as
 		msg.Blocks.BlockSet = append([]slack.Block{section(h.errorText(ctx, CommandIP, err))}, msg.Blocks.BlockSet...)
 		return msg
 	}
-	return ephemeral(clusterText(cl), section(clusterText(cl)))
+	return ephemeral(clusterText(cl)) // mrkdwn text alone: half the bytes of text plus blocks
 }
 
 // respond posts msg to a slash command's response URL, replacing the
