@@ -122,27 +122,27 @@ func (w *OutboxWorker) round(ctx context.Context) (int, error) {
 			c, cancel := context.WithTimeout(dctx, deliveryTimeout)
 			defer cancel()
 			card, err := w.send.Deliver(c, d.Notification, d.Request, d.Event)
-			if err == nil {
-				// Acknowledged at once, so a crash resends as little as
-				// possible (delivery is at least once).
-				err = w.box.Acknowledge(dctx, []store.Ack{{Key: d.Key, Card: card}})
-				if err != nil {
-					err = errAckFailed{err}
-				}
-			}
 			results[i] = outcome{d: d, card: card, err: err}
 		})
 	}
 	wg.Wait()
 
+	// One commit acknowledges the round: delivery is at least once, and a
+	// crash before it resends at most this round.
+	var acks []store.Ack
+	for _, o := range results {
+		if o.err == nil {
+			acks = append(acks, store.Ack{Key: o.d.Key, Card: o.card})
+		}
+	}
+	if err := w.box.Acknowledge(dctx, acks); err != nil {
+		return len(ds), fmt.Errorf("acknowledge outbox entries: %w", err)
+	}
 	for _, o := range results {
 		kind := string(o.d.Notification.Kind)
 		if o.err == nil {
 			w.m.Deliveries.WithLabelValues(kind, "delivered").Inc()
 			continue
-		}
-		if ack, ok := o.err.(errAckFailed); ok {
-			return len(ds), fmt.Errorf("acknowledge outbox entry: %w", ack.err)
 		}
 		attrs := []any{"request", o.d.Request.ID.String(), "kind", kind, "attempt", o.d.Attempts + 1, "err", o.err}
 		if delay, retry := retryDelay(o.err, o.d.Attempts); retry {
@@ -161,12 +161,6 @@ func (w *OutboxWorker) round(ctx context.Context) (int, error) {
 	}
 	return len(ds), nil
 }
-
-// errAckFailed is a delivery Slack took whose acknowledgement the store
-// refused: the entry stays and is sent again.
-type errAckFailed struct{ err error }
-
-func (e errAckFailed) Error() string { return "acknowledge: " + e.err.Error() }
 
 // retryDelay classifies a delivery error: how long to wait before the next
 // attempt, or retry=false when Slack will never take this message.
