@@ -56,9 +56,9 @@ func TestRequestRoundTrip(t *testing.T) {
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActFail, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot, Note: "overlap"})
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActRetry, Actor: "S1", Role: astrobot.RoleSupport, At: clk.Now()})
 	expires := time.Date(2025, 3, 11, 10, 1, 0, 987654321, time.FixedZone("PST", -8*3600))
-	last := apply(t, db, 1, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot,
+	apply(t, db, 1, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot,
 		At: clk.Now().Add(time.Second), PeeringID: "pcx-0123456789abcdef0", ExpiresAt: expires})
-	last = apply(t, db, 1, astrobot.Change{Action: astrobot.ActAlert, Actor: astrobot.ActorBot, Role: astrobot.RoleBot, At: clk.Now().Add(2 * time.Second), Note: "no permission"})
+	last := apply(t, db, 1, astrobot.Change{Action: astrobot.ActAlert, Actor: astrobot.ActorBot, Role: astrobot.RoleBot, At: clk.Now().Add(2 * time.Second), Note: "no permission"})
 	card := astrobot.MessageRef{Channel: "CSUPPORT", TS: "1741082400.000100"}
 	pending, err := db.PendingDeliveries(ctx, clk.Now(), 0)
 	if err != nil || len(pending) != 1 {
