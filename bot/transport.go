@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 )
@@ -71,15 +72,17 @@ func (d *dispatcher) event(ev slackevents.EventsAPIEvent, eventID string, start 
 }
 
 func interactionName(cb slack.InteractionCallback) string {
+	id := cb.ActionID
 	switch {
 	case cb.View.CallbackID != "" && cb.Type != slack.InteractionTypeBlockSuggestion && cb.Type != slack.InteractionTypeBlockActions:
-		return string(cb.Type) + ":" + cb.View.CallbackID
-	case cb.ActionID != "":
-		return string(cb.Type) + ":" + cb.ActionID
-	case len(cb.ActionCallback.BlockActions) > 0:
-		return string(cb.Type) + ":" + cb.ActionCallback.BlockActions[0].ActionID
+		id = cb.View.CallbackID
+	case id == "" && len(cb.ActionCallback.BlockActions) > 0:
+		id = cb.ActionCallback.BlockActions[0].ActionID
 	}
-	return string(cb.Type)
+	if !handlers.KnownID(id) {
+		id = "other"
+	}
+	return string(cb.Type) + ":" + id
 }
 
 // eventLog remembers the last n event IDs, to drop Slack's retries.

@@ -74,3 +74,16 @@ func blockOfField(field string) string {
 	}
 	return ""
 }
+
+// KnownID reports whether id is one of the callback or action IDs above. The
+// transports label their metrics with known IDs only, so that forged payloads
+// cannot grow the number of series.
+func KnownID(id string) bool {
+	switch id {
+	case CallbackPeerRequest, CallbackReject, CallbackAddNote, CallbackPeering,
+		ActionCluster, ActionClaim, ActionApprove, ActionReject, ActionAddNote, ActionRetry, ActionCancel,
+		ActionPeeringCreated, ActionAccepted, ActionConfigured:
+		return true
+	}
+	return false
+}
