@@ -19,6 +19,7 @@ import (
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
 	"github.com/astrobot-dev/astrobot/handlers"
+	"github.com/astrobot-dev/astrobot/internal/clocktest"
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 	"github.com/astrobot-dev/astrobot/store"
 )
@@ -44,25 +45,10 @@ var testCluster = astrobot.Cluster{ID: "clx123abc", Name: "acme-prod", Organizat
 	AccountID: "111111111111", VPCID: "vpc-0abc12345678def90", CIDRs: []netip.Prefix{netip.MustParsePrefix("10.10.0.0/16")},
 	ExternalIPs: []netip.Addr{netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11")}}
 
-// testClock is a settable clock, safe for concurrent use.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// testClock is the settable clock of these tests.
+type testClock = clocktest.Clock
 
-func newTestClock() *testClock { return &testClock{t: testStart} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newTestClock() *testClock { return clocktest.New(testStart) }
 
 // supportTeam is a fixed set of support users.
 type supportTeam map[string]bool

@@ -16,6 +16,7 @@ import (
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/clocktest"
 	"github.com/astrobot-dev/astrobot/store"
 	"github.com/google/go-cmp/cmp"
 )
@@ -128,27 +129,10 @@ func (c *fakeCache) state() (clusters []astrobot.Cluster, fetchedAt time.Time, r
 	return slices.Clone(c.clusters), c.fetchedAt, c.reads, c.puts
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// fakeClock is the settable clock of these tests.
+type fakeClock = clocktest.Clock
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newFakeClock() *fakeClock { return clocktest.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) }
 
 // setA and setB are two cluster sets, before and after a change.
 func setA() []astrobot.Cluster { return []astrobot.Cluster{acmeProd()} }

@@ -17,6 +17,7 @@ import (
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
 	"github.com/astrobot-dev/astrobot/handlers"
+	"github.com/astrobot-dev/astrobot/internal/clocktest"
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 	"github.com/astrobot-dev/astrobot/store"
 )
@@ -55,25 +56,10 @@ var (
 // start is the time of the fixed clock every test starts from.
 var start = time.Date(2025, 3, 4, 15, 4, 5, 0, time.UTC)
 
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the settable clock of these tests.
+type clock = clocktest.Clock
 
-func newClock() *clock { return &clock{t: start} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return clocktest.New(start) }
 
 // fakeSupport is the support team: a fixed set of users.
 type fakeSupport map[string]bool

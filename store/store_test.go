@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,27 +16,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/astrobot-dev/astrobot"
+	"github.com/astrobot-dev/astrobot/internal/clocktest"
 )
 
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the settable clock of these tests.
+type clock = clocktest.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return clocktest.New(time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)) }
 
 // openTest opens a database in a fresh temporary directory, closed at the end
 // of the test.
