@@ -45,6 +45,8 @@ type adminRequest struct {
 	UpdatedAt  time.Time      `json:"updated_at"`
 	UpdatedBy  string         `json:"updated_by,omitempty"`
 	RemindedAt time.Time      `json:"reminded_at,omitzero"`
+	Attempt    int            `json:"attempt,omitempty"`
+	LastAlert  string         `json:"last_alert,omitempty"`
 	CardTS     string         `json:"card_ts,omitempty"`
 	CardChan   string         `json:"card_channel,omitempty"`
 	Events     []adminEvent   `json:"events,omitempty"`
@@ -65,7 +67,7 @@ func toAdmin(r astrobot.Request, events []astrobot.Event) adminRequest {
 		Team: r.Requester.TeamID, Channel: r.Requester.ChannelID, Cluster: r.ClusterID, Account: r.Peer.AccountID,
 		Region: r.Peer.Region, VPC: r.Peer.VPCID, CIDRs: r.Peer.CIDRs, Note: r.Note, Warnings: r.Warnings,
 		Assignee: r.Assignee, PeeringID: r.PeeringID, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt,
-		UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy, RemindedAt: r.RemindedAt, CardTS: r.Card.TS, CardChan: r.Card.Channel}
+		UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy, RemindedAt: r.RemindedAt, Attempt: r.Attempt, LastAlert: r.LastAlert, CardTS: r.Card.TS, CardChan: r.Card.Channel}
 	for _, e := range events {
 		a.Events = append(a.Events, adminEvent{Seq: e.Seq, At: e.At, Actor: e.Actor, Action: string(e.Action),
 			From: string(e.From), To: string(e.To), Note: e.Note})
@@ -78,7 +80,7 @@ func (a adminRequest) domain() (astrobot.Request, []astrobot.Event) {
 		Requester: astrobot.Requester{UserID: a.User, TeamID: a.Team, ChannelID: a.Channel}, ClusterID: a.Cluster,
 		Peer: astrobot.Peer{AccountID: a.Account, Region: a.Region, VPCID: a.VPC, CIDRs: a.CIDRs},
 		Note: a.Note, Warnings: a.Warnings, Assignee: a.Assignee, PeeringID: a.PeeringID, ExpiresAt: a.ExpiresAt,
-		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, UpdatedBy: a.UpdatedBy, RemindedAt: a.RemindedAt,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, UpdatedBy: a.UpdatedBy, RemindedAt: a.RemindedAt, Attempt: a.Attempt, LastAlert: a.LastAlert,
 		Card: astrobot.MessageRef{Channel: a.CardChan, TS: a.CardTS}}
 	var events []astrobot.Event
 	for _, e := range a.Events {
