@@ -2,12 +2,14 @@ package astrobot
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -166,9 +168,20 @@ func FuzzValidateIDs(f *testing.F) {
 	})
 }
 
-// requestIDRE matches what ParseRequestID accepts once spaces are trimmed,
-// leaving the range check to fitsUint64.
-var requestIDRE = regexp.MustCompile(`^(?:[Pp][Ee][Ee][Rr]-)?0*([1-9][0-9]*)$`)
+// requestIDRE matches what ParseRequestID accepts once spaces are trimmed:
+// the prefix of any kind in either case of ASCII letters, or none, leaving the
+// range check to fitsUint64.
+func requestIDRE() *regexp.Regexp {
+	var alts []string
+	for _, d := range Kinds() {
+		var p strings.Builder
+		for _, c := range d.Prefix() {
+			fmt.Fprintf(&p, "[%c%c]", unicode.ToUpper(c), unicode.ToLower(c))
+		}
+		alts = append(alts, p.String())
+	}
+	return regexp.MustCompile(`^(?:(?:` + strings.Join(alts, "|") + `)-)?0*([1-9][0-9]*)$`)
+}
 
 // fitsUint64 reports whether digits, a decimal number without leading zeros,
 // is at most the largest uint64.
@@ -181,13 +194,14 @@ func FuzzParseRequestID(f *testing.F) {
 	for _, s := range []string{
 		"PEER-0042", "peer-42", "42", " Peer-7 \n", "PEER-0", "0", "PEER-", "-1", "+1", "1_000",
 		"PEER-18446744073709551615", "18446744073709551616", "PEER-PEER-1", "PEER 1", "\u00a042\u00a0",
-		"ＰＥＥＲ-1", "PEER-١", "0x2a", "peer-0000000000000000000000000001",
+		"ＰＥＥＲ-1", "PEER-١", "0x2a", "peer-0000000000000000000000000001", "QUUX-12", "PEEK-1", "-1",
 	} {
 		f.Add(s)
 	}
+	re := requestIDRE()
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := ParseRequestID(s)
-		m := requestIDRE.FindStringSubmatch(strings.TrimSpace(s))
+		m := re.FindStringSubmatch(strings.TrimSpace(s))
 		want := m != nil && fitsUint64(m[1])
 		if err != nil {
 			if want {
@@ -205,7 +219,11 @@ func FuzzParseRequestID(f *testing.F) {
 		if m != nil && strconv.FormatUint(uint64(id), 10) != m[1] {
 			t.Errorf("ParseRequestID(%q) = %d, want %s", s, id, m[1])
 		}
-		for _, form := range []string{id.String(), strings.ToLower(id.String()), strconv.FormatUint(uint64(id), 10)} {
+		forms := []string{strconv.FormatUint(uint64(id), 10)}
+		for _, d := range Kinds() {
+			forms = append(forms, FormatID(d, id), strings.ToLower(FormatID(d, id)))
+		}
+		for _, form := range forms {
 			if again, err := ParseRequestID(form); err != nil || again != id {
 				t.Errorf("ParseRequestID(%q) = %d, but ParseRequestID(%q) = %d, %v", s, id, form, again, err)
 			}

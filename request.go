@@ -2,40 +2,9 @@ package astrobot
 
 import (
 	"fmt"
-	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 )
-
-// Kind is the kind of connection a request asks for. VPC peering is the first;
-// transit gateway attachments and PrivateLink endpoints are meant to follow as
-// further kinds with their own fields and rules.
-type Kind string
-
-// Connection kinds.
-const (
-	KindPeering Kind = "vpc_peering"
-)
-
-// RequestID identifies a request. Users see it as PEER-0042.
-type RequestID uint64
-
-// String returns the human form of the ID, PEER-0042.
-func (id RequestID) String() string { return fmt.Sprintf("PEER-%04d", uint64(id)) }
-
-// ParseRequestID parses "PEER-0042", "peer-42" or "42".
-func ParseRequestID(s string) (RequestID, error) {
-	t := strings.TrimSpace(s)
-	if len(t) >= 5 && strings.EqualFold(t[:5], "PEER-") {
-		t = t[5:]
-	}
-	n, err := strconv.ParseUint(t, 10, 64)
-	if err != nil || n == 0 {
-		return 0, Errorf(EInvalid, "%s is not a request ID: they look like PEER-0042.", Quote(s))
-	}
-	return RequestID(n), nil
-}
 
 // Requester is who filed a request and where.
 type Requester struct {
@@ -44,48 +13,84 @@ type Requester struct {
 	ChannelID string
 }
 
-// Peer is the customer side of a peering: their account, region, VPC and CIDRs.
-type Peer struct {
-	AccountID string
-	Region    string
-	VPCID     string
-	CIDRs     []netip.Prefix
-}
-
 // MessageRef points at a Slack message.
 type MessageRef struct {
 	Channel string
 	TS      string
 }
 
-// Request is a customer's request for a connection to one cluster.
+// Request is a customer's request for a connection to one cluster: an
+// envelope common to every kind, around the Spec of its kind.
 type Request struct {
 	ID        RequestID
 	Kind      Kind
 	Status    Status
 	Requester Requester
 	ClusterID string
-	Peer      Peer
+	Spec      Spec // what the customer asks for; its type belongs to Kind
 	Note      string
 	Warnings  []string
 
-	Assignee  string    // support user who claimed it
-	PeeringID string    // pcx-… once the peering exists
-	ExpiresAt time.Time // when AWS expires the pending peering
+	Assignee  string            // support user who claimed it
+	Resource  string            // the AWS resource carrying the connection once made: pcx-…
+	ExpiresAt time.Time         // when AWS expires Resource unless the customer acts; zero if it does not
+	Details   map[string]string // what the bot learned in AWS for messages, by name, per kind
 
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	UpdatedBy  string    // actor of the last event
 	RemindedAt time.Time // when the bot last sent a reminder about it
-	Attempt    int       // retries so far: each makes a new peering
+	Attempt    int       // retries so far: each makes a new resource in AWS
 	LastAlert  string    // the last alert raised, so the same one is not repeated
 
 	Card MessageRef // the support card, once posted
 }
 
-// Open reports whether the request still holds its CIDRs and VPC: every status
-// but rejected, cancelled and deleted.
+// Def returns the definition of r's kind. Every stored request has a known
+// kind (Submit and the store check it); Def panics on one without.
+func (r *Request) Def() KindDef {
+	d, ok := KindOf(r.Kind)
+	if !ok {
+		panic(fmt.Sprintf("astrobot: request %d has the unknown kind %q", r.ID, r.Kind))
+	}
+	return d
+}
+
+// Ref returns the reference users see and type for r: PEER-0042.
+func (r *Request) Ref() string { return FormatID(r.Def(), r.ID) }
+
+// Matches reports whether ref, as a user typed it, names r: its number with
+// r's prefix or with none.
+func (r *Request) Matches(ref string) bool {
+	id, err := ParseRequestID(ref)
+	if err != nil || id != r.ID {
+		return false
+	}
+	prefix, _, ok := strings.Cut(strings.TrimSpace(ref), "-")
+	return !ok || asciiEqualFold(prefix, r.Def().Prefix())
+}
+
+// Open reports whether the request still holds its CIDRs and its place on
+// the cluster: every status but rejected, cancelled and deleted.
 func (r *Request) Open() bool { return !r.Status.Terminal() }
+
+// Owner returns who acts next on r.
+func (r *Request) Owner() Owner { return ownerOf(r.Def(), r.Status) }
+
+// Next says what happens next for r, with its details.
+func (r *Request) Next() string { return r.Def().Next(r) }
+
+// ownerOf returns who acts next in status s of kind d.
+func ownerOf(d KindDef, s Status) Owner {
+	st, _ := stateOf(d, s)
+	return st.Owner
+}
+
+// NextOf returns the sentence of status s of kind d: what happens next.
+func NextOf(d KindDef, s Status) string {
+	st, _ := stateOf(d, s)
+	return st.Next
+}
 
 // Event is one entry of a request's audit history.
 type Event struct {
@@ -117,9 +122,6 @@ const (
 	NotifyRequester NotificationKind = "requester"
 	// NotifyHome refreshes the requester's App Home tab.
 	NotifyHome NotificationKind = "home"
-	// NotifyCleanup deletes the pending peering of a cancelled request in
-	// AWS (in manual mode support does it by hand).
-	NotifyCleanup NotificationKind = "cleanup"
 )
 
 // Notification is a message owed to Slack because of an event. It is written in
@@ -140,9 +142,7 @@ func Notifications(r *Request, e Event) []Notification {
 		return []Notification{n(NotifyThread)}
 	case e.Action == ActNudgeCustomer:
 		return []Notification{n(NotifyThread), n(NotifyRequester)}
-	case e.Action == ActCancel && r.PeeringID != "":
-		return []Notification{n(NotifyCard), n(NotifyThread), n(NotifyRequester), n(NotifyHome), n(NotifyCleanup)}
-	case e.From != e.To && (e.To.Owner() == OwnerCustomer || e.To.Ended()):
+	case e.From != e.To && (ownerOf(r.Def(), e.To) == OwnerCustomer || e.To.Ended()):
 		return []Notification{n(NotifyCard), n(NotifyThread), n(NotifyRequester), n(NotifyHome)}
 	case e.From != e.To:
 		return []Notification{n(NotifyCard), n(NotifyThread), n(NotifyHome)}
@@ -151,55 +151,63 @@ func Notifications(r *Request, e Event) []Notification {
 	}
 }
 
-// MaxPeeringsPerCluster is how many open or active peering requests one
-// cluster may have: AWS's hard limit of peering connections per VPC.
-const MaxPeeringsPerCluster = 125
+// JobKind says what a job does in AWS.
+type JobKind string
 
-// CheckConflicts checks a new request against the open requests of the same
-// cluster: there may be at most MaxPeeringsPerCluster, the same VPC of the same
-// account may not be asked for twice, and its CIDRs may not overlap those of
-// another open or active peering.
-func CheckConflicts(r *Request, open []Request) error {
-	n := 0
-	for i := range open {
-		if open[i].Open() && open[i].ClusterID == r.ClusterID && open[i].ID != r.ID {
-			n++
-		}
-	}
-	if n >= MaxPeeringsPerCluster {
-		msg := fmt.Sprintf("This cluster already has %d open or active peering requests, the most AWS allows on one VPC. Cancel the ones you no longer need, or ask support.", n)
-		return &Error{Code: EConflict, Message: msg, Fields: map[string]string{FieldCluster: msg}}
-	}
-	for i := range open {
-		o := &open[i]
-		if !o.Open() || o.ClusterID != r.ClusterID || o.ID == r.ID {
-			continue
-		}
-		if o.Peer.AccountID == r.Peer.AccountID && o.Peer.VPCID == r.Peer.VPCID {
-			return &Error{Code: EConflict,
-				Message: fmt.Sprintf("%s already asks to peer %s with this cluster (status %s). Follow it with /astro-peer status %s.", o.ID, o.Peer.VPCID, o.Status, o.ID),
-				Fields:  map[string]string{FieldVPC: fmt.Sprintf("%s is already requested in %s (%s).", o.Peer.VPCID, o.ID, o.Status)}}
-		}
-		for _, p := range r.Peer.CIDRs {
-			for _, q := range o.Peer.CIDRs {
-				if p.Overlaps(q) {
-					msg := fmt.Sprintf("%s overlaps %s, already peered with this cluster by %s (%s).", p, q, o.ID, o.Status)
-					return &Error{Code: EConflict, Message: msg, Fields: map[string]string{FieldCIDRs: msg}}
-				}
-			}
-		}
+// Job kinds.
+const (
+	// JobCleanup deletes the AWS resource of a cancelled request (in manual
+	// mode support does it by hand).
+	JobCleanup JobKind = "cleanup"
+)
+
+// Job is work the bot owes in AWS because of an event. Like a notification it
+// is written in the same transaction as the event and done later, retried
+// until it succeeds.
+type Job struct {
+	RequestID RequestID
+	Kind      JobKind
+	Event     int // Event.Seq the job is about
+}
+
+// Jobs returns the work in AWS owed for event e of r.
+func Jobs(r *Request, e Event) []Job {
+	if e.Action == ActCancel && r.Resource != "" {
+		return []Job{{RequestID: r.ID, Kind: JobCleanup, Event: e.Seq}}
 	}
 	return nil
 }
 
-// CheckClusterOverlap checks that none of cidrs overlaps the cluster's own VPC.
-func CheckClusterOverlap(c Cluster, cidrs []netip.Prefix) error {
-	for _, p := range cidrs {
-		for _, q := range c.CIDRs {
-			if p.Overlaps(q) {
-				return Errorf(EInvalid, "%s overlaps %s, the VPC of cluster %s: peered VPCs need distinct ranges.", p, q, c.Name)
-			}
+// Submit makes r a new request at now: it checks the envelope (a known kind
+// with a spec of that kind, a requester, a cluster) and returns r in status
+// submitted with its submission event. The store then gives it an ID.
+func Submit(r Request, now time.Time) (Request, Event, error) {
+	d, ok := KindOf(r.Kind)
+	if !ok {
+		return Request{}, Event{}, ErrUnknownKind(r.Kind)
+	}
+	switch {
+	case r.Spec == nil:
+		return Request{}, Event{}, Errorf(EInvalid, "A %s request needs what it asks for; nothing was filed.", d.Title())
+	case r.Requester.UserID == "" || r.ClusterID == "":
+		return Request{}, Event{}, Errorf(EInvalid, "A request needs a requester and a cluster; nothing was filed.")
+	}
+	for _, s := range []string{r.Requester.UserID, r.ClusterID} {
+		if strings.IndexByte(s, 0) >= 0 {
+			return Request{}, Event{}, Errorf(EInvalid, "%q contains a NUL character: user and cluster IDs cannot.", s)
 		}
 	}
-	return nil
+	if r.Spec.Kind() != r.Kind {
+		return Request{}, Event{}, Errorf(EInvalid, "The request's details are not those of a %s request; nothing was filed.", d.Title())
+	}
+	r.Status = StatusSubmitted
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now
+	}
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = r.CreatedAt
+	}
+	r.UpdatedBy = r.Requester.UserID
+	e := Event{Seq: 0, At: r.CreatedAt, Actor: r.Requester.UserID, Action: ActSubmit, To: StatusSubmitted, Note: r.Note}
+	return r, e, nil
 }

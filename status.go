@@ -1,6 +1,7 @@
 package astrobot
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -9,29 +10,62 @@ import (
 // Status is where a request stands.
 type Status string
 
-// Request statuses; see the state machine in DESIGN.md.
+// The statuses every kind shares. Kinds add their own between approved and
+// active (KindDef.States); ARCHITECTURE.md draws the state machine.
 const (
-	StatusSubmitted         Status = "submitted"
-	StatusApproved          Status = "approved"
-	StatusPendingAcceptance Status = "pending_acceptance"
-	StatusConfiguring       Status = "configuring"
-	StatusActive            Status = "active"
-	StatusRejected          Status = "rejected"
-	StatusCancelled         Status = "cancelled"
-	StatusFailed            Status = "failed"
-	StatusExpired           Status = "expired"
-	StatusDeclined          Status = "declined"
-	StatusDeleted           Status = "deleted"
+	StatusSubmitted Status = "submitted"
+	StatusApproved  Status = "approved"
+	StatusActive    Status = "active"
+	StatusRejected  Status = "rejected"
+	StatusCancelled Status = "cancelled"
+	StatusFailed    Status = "failed"
+	StatusExpired   Status = "expired"
+	StatusDeclined  Status = "declined"
+	StatusDeleted   Status = "deleted"
 )
 
-// Statuses returns every status in the order of the workflow.
+// Statuses returns every status of every kind, in the order of the
+// workflow: submitted and approved, the kinds' own statuses, active, then the
+// ends.
 func Statuses() []Status {
-	return []Status{StatusSubmitted, StatusApproved, StatusPendingAcceptance, StatusConfiguring, StatusActive,
-		StatusRejected, StatusCancelled, StatusFailed, StatusExpired, StatusDeclined, StatusDeleted}
+	out := []Status{StatusSubmitted, StatusApproved}
+	for _, d := range Kinds() {
+		for _, st := range d.States() {
+			if !slices.Contains(commonStatuses(), st.Status) && !slices.Contains(out, st.Status) {
+				out = append(out, st.Status)
+			}
+		}
+	}
+	return append(out, StatusActive, StatusRejected, StatusCancelled, StatusFailed, StatusExpired, StatusDeclined, StatusDeleted)
+}
+
+func commonStatuses() []Status {
+	return []Status{StatusSubmitted, StatusApproved, StatusActive, StatusRejected, StatusCancelled,
+		StatusFailed, StatusExpired, StatusDeclined, StatusDeleted}
+}
+
+// OpenStatuses returns the statuses of requests still in the support queue:
+// every status but active and the terminal ones, in workflow order.
+func OpenStatuses() []Status {
+	return slices.DeleteFunc(Statuses(), func(s Status) bool { return s == StatusActive || s.Terminal() })
 }
 
 // Known reports whether s is one of Statuses.
 func (s Status) Known() bool { return slices.Contains(Statuses(), s) }
+
+// Label returns the status as people read it: "pending acceptance".
+func (s Status) Label() string { return strings.ReplaceAll(string(s), "_", " ") }
+
+// Terminal reports whether nothing more can happen to a request in status s.
+func (s Status) Terminal() bool {
+	return s == StatusRejected || s == StatusCancelled || s == StatusDeleted
+}
+
+// Ended reports whether the request reached an outcome the requester must hear
+// about: it is active, or it stopped (terminal, failed, expired or declined).
+func (s Status) Ended() bool {
+	return s.Terminal() || s == StatusActive || s == StatusFailed || s == StatusExpired || s == StatusDeclined
+}
 
 // Owner is who must act next on a request.
 type Owner string
@@ -47,83 +81,22 @@ const (
 // String returns the owner's name.
 func (o Owner) String() string { return string(o) }
 
-// Terminal reports whether nothing more can happen to a request in status s.
-func (s Status) Terminal() bool {
-	return s == StatusRejected || s == StatusCancelled || s == StatusDeleted
-}
-
-// Ended reports whether the request reached an outcome the requester must hear
-// about: it is active, or it stopped (terminal, failed, expired or declined).
-func (s Status) Ended() bool {
-	return s.Terminal() || s == StatusActive || s == StatusFailed || s == StatusExpired || s == StatusDeclined
-}
-
-// Owner returns who acts next in status s.
-func (s Status) Owner() Owner {
-	switch s {
-	case StatusSubmitted, StatusFailed, StatusExpired, StatusDeclined:
-		return OwnerSupport
-	case StatusApproved, StatusConfiguring:
-		return OwnerBot
-	case StatusPendingAcceptance:
-		return OwnerCustomer
-	default:
-		return OwnerNone
-	}
-}
-
-// Next returns the sentence that tells everyone what happens next in status s.
-func (s Status) Next() string {
-	switch s {
-	case StatusSubmitted:
-		return "Support will review the request and approve or reject it."
-	case StatusApproved:
-		return "The peering connection is being created from the Astro VPC."
-	case StatusPendingAcceptance:
-		return "The customer must accept the peering connection in their AWS account within 7 days."
-	case StatusConfiguring:
-		return "Routes and DNS options are being set up on the Astro side."
-	case StatusActive:
-		return "The peering is active. The customer adds routes to the Astro CIDRs on their side."
-	case StatusRejected:
-		return "Support rejected the request; nothing more will happen."
-	case StatusCancelled:
-		return "The request was cancelled; nothing more will happen."
-	case StatusFailed:
-		return "AWS could not set up the peering. Support will look into it and retry."
-	case StatusExpired:
-		return "The peering was not accepted within 7 days. Support can retry it."
-	case StatusDeclined:
-		return "The peering was rejected in the customer's account. Support can retry it."
-	case StatusDeleted:
-		return "The peering connection was deleted in AWS; nothing more will happen."
-	}
-	return ""
-}
-
 // Action is something a person or the bot does to a request.
 type Action string
 
-// Actions.
+// The actions every kind shares. Kinds add their steps (KindDef.Steps).
 const (
-	ActSubmit         Action = "submit"
-	ActClaim          Action = "claim"
-	ActApprove        Action = "approve"
-	ActReject         Action = "reject"
-	ActCancel         Action = "cancel"
-	ActNote           Action = "note"
-	ActRetry          Action = "retry"
-	ActPeeringCreated Action = "peering_created"
-	ActAccepted       Action = "accepted"
-	ActConfigured     Action = "configured"
-	ActFail           Action = "fail"
-	ActExpire         Action = "expire"
-	ActDecline        Action = "decline"
-	ActDelete         Action = "delete"
-	ActNudgeSupport   Action = "nudge_support"  // reminder: unclaimed past the support SLA
-	ActNudgeCustomer  Action = "nudge_customer" // reminder: waiting on the customer past their SLA
-	ActAlert          Action = "alert"          // the bot tells support something went wrong; the request stays where it is
-	ActCleanup        Action = "cleanup"        // the bot deleted the pending peering of a cancelled request
+	ActSubmit        Action = "submit"
+	ActClaim         Action = "claim"
+	ActApprove       Action = "approve"
+	ActReject        Action = "reject"
+	ActCancel        Action = "cancel"
+	ActNote          Action = "note"
+	ActRetry         Action = "retry"
+	ActNudgeSupport  Action = "nudge_support"  // reminder: unclaimed past the support SLA
+	ActNudgeCustomer Action = "nudge_customer" // reminder: waiting on the customer past their SLA
+	ActAlert         Action = "alert"          // the bot tells support something went wrong; the request stays where it is
+	ActCleanup       Action = "cleanup"        // the bot deleted the AWS resource of a cancelled request
 )
 
 // Role is the capacity in which an actor acts.
@@ -136,49 +109,83 @@ const (
 	RoleBot       Role = "bot"
 )
 
-// Rule is one row of the transition table: action may be done by one of Who in
-// any of From, and moves the request to To ("" leaves the status as it is).
+// Workers are who take a kind's steps: the bot in AWS mode, support in manual
+// mode.
+func Workers() []Role { return []Role{RoleBot, RoleSupport} }
+
+// Rule is one row of a kind's transition table: action may be done by one of
+// Who in any of From, and moves the request to To ("" leaves the status as it
+// is).
 type Rule struct {
 	Action Action
 	From   []Status
 	To     Status
 	Who    []Role
 	Verb   string // past tense for messages: "approved"
+
+	// For a kind's steps: Button labels the card's button with which support
+	// records the step in manual mode ("" for a step only the bot sees), and
+	// Resource says the step records the kind's Resource ID, which support
+	// then types in a modal.
+	Button   string
+	Resource bool
 }
 
-// Rules returns the transition table. Submission is not in it: it creates a
-// request rather than moving one.
-func Rules() []Rule {
-	open := []Status{StatusSubmitted, StatusApproved, StatusPendingAcceptance, StatusConfiguring,
-		StatusFailed, StatusExpired, StatusDeclined}
-	live := append(open[:len(open):len(open)], StatusActive)
-	support := []Role{RoleSupport}
-	worker := []Role{RoleBot, RoleSupport} // the bot in AWS mode, support in manual mode
-	return []Rule{
-		{ActClaim, open, "", support, "claimed"},
-		{ActNote, live, "", support, "added a note to"},
-		{ActApprove, []Status{StatusSubmitted}, StatusApproved, support, "approved"},
-		{ActReject, []Status{StatusSubmitted}, StatusRejected, support, "rejected"},
-		{ActCancel, []Status{StatusSubmitted, StatusApproved, StatusPendingAcceptance, StatusFailed, StatusExpired, StatusDeclined},
-			StatusCancelled, []Role{RoleRequester, RoleSupport}, "cancelled"},
-		{ActRetry, []Status{StatusFailed, StatusExpired, StatusDeclined}, StatusApproved, support, "retried"},
-		{ActPeeringCreated, []Status{StatusApproved}, StatusPendingAcceptance, worker, "created the peering for"},
-		{ActAccepted, []Status{StatusPendingAcceptance}, StatusConfiguring, worker, "saw the customer accept"},
-		{ActConfigured, []Status{StatusConfiguring}, StatusActive, worker, "finished routes and DNS for"},
-		{ActFail, []Status{StatusApproved, StatusPendingAcceptance, StatusConfiguring}, StatusFailed, worker, "marked failed"},
-		{ActExpire, []Status{StatusPendingAcceptance}, StatusExpired, worker, "marked expired"},
-		{ActDecline, []Status{StatusPendingAcceptance}, StatusDeclined, worker, "saw the customer decline"},
-		{ActDelete, []Status{StatusActive}, StatusDeleted, worker, "saw the deletion of"},
-		{ActNudgeSupport, []Status{StatusSubmitted}, "", []Role{RoleBot}, "reminded support of"},
-		{ActNudgeCustomer, []Status{StatusPendingAcceptance}, "", []Role{RoleBot}, "reminded the requester of"},
-		{ActAlert, live, "", []Role{RoleBot}, "raised an alert on"},
-		{ActCleanup, []Status{StatusCancelled}, "", []Role{RoleBot}, "deleted the pending peering of"},
+// Rules returns the transition table of kind d: the rules every kind shares,
+// then the kind's steps. Submission is not in it: it creates a request rather
+// than moving one.
+func Rules(d KindDef) []Rule {
+	var open, live, cancel, customer []Status
+	for _, s := range append([]Status{StatusSubmitted}, statusesOf(d)...) {
+		st, _ := stateOf(d, s)
+		if s != StatusActive && !s.Terminal() {
+			open = append(open, s)
+		}
+		if !s.Terminal() {
+			live = append(live, s)
+		}
+		if st.Cancel {
+			cancel = append(cancel, s)
+		}
+		if st.Owner == OwnerCustomer {
+			customer = append(customer, s)
+		}
 	}
+	var retry []Status
+	for _, s := range []Status{StatusFailed, StatusExpired, StatusDeclined} {
+		if _, ok := stateOf(d, s); ok {
+			retry = append(retry, s)
+		}
+	}
+	support := []Role{RoleSupport}
+	bot := []Role{RoleBot}
+	rules := []Rule{
+		{Action: ActClaim, From: open, Who: support, Verb: "claimed"},
+		{Action: ActNote, From: live, Who: support, Verb: "added a note to"},
+		{Action: ActApprove, From: []Status{StatusSubmitted}, To: StatusApproved, Who: support, Verb: "approved"},
+		{Action: ActReject, From: []Status{StatusSubmitted}, To: StatusRejected, Who: support, Verb: "rejected"},
+		{Action: ActCancel, From: cancel, To: StatusCancelled, Who: []Role{RoleRequester, RoleSupport}, Verb: "cancelled"},
+		{Action: ActRetry, From: retry, To: StatusApproved, Who: support, Verb: "retried"},
+		{Action: ActNudgeSupport, From: []Status{StatusSubmitted}, Who: bot, Verb: "reminded support of"},
+		{Action: ActNudgeCustomer, From: customer, Who: bot, Verb: "reminded the requester of"},
+		{Action: ActAlert, From: live, Who: bot, Verb: "raised an alert on"},
+		{Action: ActCleanup, From: []Status{StatusCancelled}, Who: bot, Verb: "cleaned up the AWS side of"},
+	}
+	return append(rules, d.Steps()...)
 }
 
-// RuleFor returns the rule of action a.
-func RuleFor(a Action) (Rule, bool) {
-	for _, r := range Rules() {
+// statusesOf returns the statuses kind d declares, in order.
+func statusesOf(d KindDef) []Status {
+	var out []Status
+	for _, st := range d.States() {
+		out = append(out, st.Status)
+	}
+	return out
+}
+
+// RuleFor returns the rule of action a in kind d.
+func RuleFor(d KindDef, a Action) (Rule, bool) {
+	for _, r := range Rules(d) {
 		if r.Action == a {
 			return r, true
 		}
@@ -186,10 +193,10 @@ func RuleFor(a Action) (Rule, bool) {
 	return Rule{}, false
 }
 
-// Allowed reports whether role may do action a in status s.
-func Allowed(a Action, s Status, role Role) bool {
-	r, ok := RuleFor(a)
-	return ok && slices.Contains(r.From, s) && slices.Contains(r.Who, role)
+// Allowed reports whether role may do action a to r in its current status.
+func (r *Request) Allowed(a Action, role Role) bool {
+	rule, ok := RuleFor(r.Def(), a)
+	return ok && slices.Contains(rule.From, r.Status) && slices.Contains(rule.Who, role)
 }
 
 // Change is an action someone asks to apply to a request.
@@ -198,33 +205,32 @@ type Change struct {
 	Actor     string
 	Role      Role
 	At        time.Time
-	Note      string    // reason, note or AWS message
-	PeeringID string    // with ActPeeringCreated
-	ExpiresAt time.Time // with ActPeeringCreated
+	Note      string            // reason, note or AWS message
+	Resource  string            // with a step that records the kind's Resource
+	ExpiresAt time.Time         // with it: when AWS expires the resource
+	Details   map[string]string // facts learned in AWS, merged into Request.Details
 }
 
 // Check reports whether role may do action to r in its current status: an
 // EUnauthorized error when the role may never do it, an EConflict error that
 // says who changed the request last, and when, when the status forbids it.
 func (r *Request) Check(action Action, role Role) (Rule, error) {
-	rule, ok := RuleFor(action)
+	rule, ok := RuleFor(r.Def(), action)
 	if !ok {
-		return Rule{}, Errorf(EInvalid, "%s is not something that can be done to a request.", Quote(string(action)))
+		return Rule{}, Errorf(EInvalid, "%s is not something that can be done to a %s request.", Quote(string(action)), r.Def().Title())
 	}
 	if !slices.Contains(rule.Who, role) {
 		return Rule{}, Errorf(EUnauthorized, "Only %s can %s a request; nothing was changed.", whoList(rule.Who), action)
 	}
 	if !slices.Contains(rule.From, r.Status) {
 		return Rule{}, Errorf(EConflict, "%s is %s: %s changed it at %s, so it cannot be %s now.",
-			r.ID, statusWords(r.Status), actorName(r.UpdatedBy), r.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"), rule.Verb)
+			r.Ref(), r.Status.Label(), ActorName(r.UpdatedBy), r.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"), rule.Verb)
 	}
 	return rule, nil
 }
 
-func statusWords(s Status) string { return strings.ReplaceAll(string(s), "_", " ") }
-
-// actorName is how messages name an actor: a Slack mention, or AWS.
-func actorName(actor string) string {
+// ActorName is how messages name an actor: a Slack mention, or AWS.
+func ActorName(actor string) string {
 	switch actor {
 	case ActorAWS:
 		return "AWS"
@@ -234,14 +240,16 @@ func actorName(actor string) string {
 	return "<@" + actor + ">"
 }
 
-// Apply checks c against the transition table and, when it is allowed, applies
-// it to r and returns the event to record. seq is the event's sequence number.
-// A refused change leaves r as it was.
+// Apply checks c against the transition table of r's kind and, when it is
+// allowed, applies it to r and returns the event to record. seq is the
+// event's sequence number. A refused change leaves r as it was.
 func (r *Request) Apply(c Change, seq int) (Event, error) {
 	rule, err := r.Check(c.Action, c.Role)
 	if err != nil {
 		return Event{}, err
 	}
+	next := *r
+	next.Details = maps.Clone(r.Details)
 	switch c.Action {
 	case ActReject:
 		if c.Note == "" {
@@ -253,28 +261,36 @@ func (r *Request) Apply(c Change, seq int) (Event, error) {
 		}
 	case ActClaim:
 		if r.Assignee == c.Actor {
-			return Event{}, Errorf(EConflict, "%s is already assigned to you.", r.ID)
+			return Event{}, Errorf(EConflict, "%s is already assigned to you.", r.Ref())
 		}
-		r.Assignee = c.Actor
-	case ActPeeringCreated:
-		if err := ValidatePeeringID(c.PeeringID); err != nil {
-			return Event{}, err
-		}
-		r.PeeringID, r.ExpiresAt = c.PeeringID, c.ExpiresAt
+		next.Assignee = c.Actor
 	case ActRetry:
-		r.PeeringID, r.ExpiresAt, r.Attempt = "", time.Time{}, r.Attempt+1
+		next.Resource, next.ExpiresAt, next.Details, next.Attempt = "", time.Time{}, nil, r.Attempt+1
 	case ActNudgeSupport, ActNudgeCustomer:
-		r.RemindedAt = c.At
+		next.RemindedAt = c.At
 	case ActAlert:
 		if c.Note == "" {
 			return Event{}, Errorf(EInvalid, "An alert needs a message.")
 		}
-		r.LastAlert = c.Note
+		next.LastAlert = c.Note
 	case ActCleanup:
-		if r.PeeringID == "" {
-			return Event{}, Errorf(EConflict, "%s has no peering to delete.", r.ID)
+		if r.Resource == "" {
+			return Event{}, Errorf(EConflict, "%s has nothing left in AWS to delete.", r.Ref())
 		}
-		r.PeeringID = ""
+		next.Resource = ""
+	}
+	if rule.Resource {
+		res := r.Def().Resource()
+		if err := res.Validate(c.Resource); err != nil {
+			return Event{}, err
+		}
+		next.Resource, next.ExpiresAt = c.Resource, c.ExpiresAt
+	}
+	for k, v := range c.Details {
+		if next.Details == nil {
+			next.Details = map[string]string{}
+		}
+		next.Details[k] = v
 	}
 	e := Event{Seq: seq, At: c.At, Actor: c.Actor, Action: c.Action, From: r.Status, To: r.Status, Note: c.Note}
 	if rule.To != "" {
@@ -284,33 +300,36 @@ func (r *Request) Apply(c Change, seq int) (Event, error) {
 	case ActNudgeSupport, ActNudgeCustomer, ActAlert, ActCleanup: // bookkeeping: the request did not move
 	default:
 		if e.To != e.From {
-			r.LastAlert = "" // a new state may raise the same alert again
+			next.LastAlert = "" // a new state may raise the same alert again
 		}
-		r.Status, r.UpdatedAt, r.UpdatedBy = e.To, c.At, c.Actor
+		next.Status, next.UpdatedAt, next.UpdatedBy = e.To, c.At, c.Actor
 	}
+	*r = next
 	return e, nil
 }
 
 // SLAs are how long a request may wait on someone before the bot reminds them.
 type SLAs struct {
 	Unclaimed time.Duration // a submitted request nobody claimed: nudge support
-	Customer  time.Duration // a peering waiting for the customer's acceptance: DM the requester
+	Customer  time.Duration // a request waiting for the customer: DM the requester
 }
 
 // ReminderDue returns the reminder owed for r at now, if any: at most one per
-// SLA window, counted from the last change or the last reminder. A peering
-// whose AWS expiry is known is reminded 4, 2 and 1 days before it instead.
+// SLA window, counted from the last change or the last reminder. A request
+// waiting for the customer whose AWS expiry is known is reminded 4, 2 and 1
+// days before it instead.
 func (r *Request) ReminderDue(now time.Time, sla SLAs) (Action, bool) {
 	since := r.UpdatedAt
 	if r.RemindedAt.After(since) {
 		since = r.RemindedAt
 	}
+	waitsCustomer := r.Owner() == OwnerCustomer
 	switch {
 	case r.Status == StatusSubmitted && r.Assignee == "" && sla.Unclaimed > 0 && now.Sub(since) >= sla.Unclaimed:
 		return ActNudgeSupport, true
-	case r.Status == StatusPendingAcceptance && !r.ExpiresAt.IsZero():
-		// AWS expires the peering 7 days after it was requested: remind on
-		// days 3, 5 and 6, that is 4, 2 and 1 days before the expiry.
+	case waitsCustomer && !r.ExpiresAt.IsZero():
+		// AWS expires a pending peering 7 days after it was requested:
+		// remind on days 3, 5 and 6, that is 4, 2 and 1 days before it.
 		for _, before := range []time.Duration{24 * time.Hour, 48 * time.Hour, 96 * time.Hour} {
 			at := r.ExpiresAt.Add(-before)
 			if !now.Before(at) && now.Before(r.ExpiresAt) {
@@ -320,18 +339,24 @@ func (r *Request) ReminderDue(now time.Time, sla SLAs) (Action, bool) {
 				break
 			}
 		}
-	case r.Status == StatusPendingAcceptance && sla.Customer > 0 && now.Sub(since) >= sla.Customer:
+	case waitsCustomer && sla.Customer > 0 && now.Sub(since) >= sla.Customer:
 		return ActNudgeCustomer, true
 	}
 	return "", false
 }
 
-// ValidatePeeringID checks a VPC peering connection ID: "pcx-" and 8 or 17 hex digits.
-func ValidatePeeringID(s string) error {
-	if !strings.HasPrefix(s, "pcx-") || ValidateVPCID("vpc-"+strings.TrimPrefix(s, "pcx-")) != nil {
-		return Errorf(EInvalid, "A peering connection ID is pcx- followed by 8 or 17 hex digits, like pcx-0abc12345678def90; got %s.", Quote(s))
+// WaitingStatuses returns the statuses in which a request may be owed a
+// reminder: submitted, and those of every kind in which the customer acts.
+func WaitingStatuses() []Status {
+	out := []Status{StatusSubmitted}
+	for _, d := range Kinds() {
+		for _, st := range d.States() {
+			if st.Owner == OwnerCustomer && !slices.Contains(out, st.Status) {
+				out = append(out, st.Status)
+			}
+		}
 	}
-	return nil
+	return out
 }
 
 func whoList(roles []Role) string {

@@ -2,6 +2,7 @@ package astrobot
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,52 +15,55 @@ import (
 // refused ones leave it untouched with the right error code.
 func TestTransitionTable(t *testing.T) {
 	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
-	for _, from := range Statuses() {
-		for _, rule := range Rules() {
-			for _, role := range []Role{RoleRequester, RoleSupport, RoleBot} {
-				t.Run(string(from)+"/"+string(rule.Action)+"/"+string(role), func(t *testing.T) {
-					r := Request{ID: 7, Status: from, UpdatedBy: "UPREV", UpdatedAt: at.Add(-time.Hour), Assignee: "UOTHER", PeeringID: "pcx-0aaa1111"}
-					before := r
-					c := Change{Action: rule.Action, Actor: "UME", Role: role, At: at, Note: "a reason", PeeringID: "pcx-0123abcd", ExpiresAt: at.Add(7 * 24 * time.Hour)}
-					e, err := r.Apply(c, 3)
-					allowed := slices.Contains(rule.From, from) && slices.Contains(rule.Who, role)
-					if allowed != Allowed(rule.Action, from, role) {
-						t.Fatalf("Allowed disagrees with Apply's table")
-					}
-					if !allowed {
-						want := EConflict
-						if !slices.Contains(rule.Who, role) {
-							want = EUnauthorized
+	for _, d := range Kinds() {
+		res := d.Resource()
+		for _, from := range append([]Status{StatusSubmitted, StatusRejected, StatusCancelled}, statusesOf(d)...) {
+			for _, rule := range Rules(d) {
+				for _, role := range []Role{RoleRequester, RoleSupport, RoleBot} {
+					t.Run(d.Slug()+"/"+string(from)+"/"+string(rule.Action)+"/"+string(role), func(t *testing.T) {
+						r := Request{ID: 7, Kind: d.Kind(), Status: from, UpdatedBy: "UPREV", UpdatedAt: at.Add(-time.Hour), Assignee: "UOTHER", Resource: res.Example}
+						before := r
+						c := Change{Action: rule.Action, Actor: "UME", Role: role, At: at, Note: "a reason", Resource: res.Example, ExpiresAt: at.Add(7 * 24 * time.Hour)}
+						e, err := r.Apply(c, 3)
+						allowed := slices.Contains(rule.From, from) && slices.Contains(rule.Who, role)
+						if allowed != before.Allowed(rule.Action, role) {
+							t.Fatalf("Allowed disagrees with Apply's table")
 						}
-						if ErrorCodeOf(err) != want {
-							t.Fatalf("Apply = %v, want code %s", err, want)
+						if !allowed {
+							want := EConflict
+							if !slices.Contains(rule.Who, role) {
+								want = EUnauthorized
+							}
+							if ErrorCodeOf(err) != want {
+								t.Fatalf("Apply = %v, want code %s", err, want)
+							}
+							if r.Status != before.Status || r.UpdatedBy != before.UpdatedBy || r.Assignee != before.Assignee || r.Resource != before.Resource {
+								t.Fatalf("a refused change altered the request: %+v", r)
+							}
+							return
 						}
-						if r.Status != before.Status || r.UpdatedBy != before.UpdatedBy || r.Assignee != before.Assignee || r.PeeringID != before.PeeringID {
-							t.Fatalf("a refused change altered the request: %+v", r)
+						if err != nil {
+							t.Fatalf("Apply = %v, want success", err)
 						}
-						return
-					}
-					if err != nil {
-						t.Fatalf("Apply = %v, want success", err)
-					}
-					wantTo := rule.To
-					if wantTo == "" {
-						wantTo = from
-					}
-					if r.Status != wantTo || e.From != from || e.To != wantTo || e.Seq != 3 || e.Actor != "UME" || e.Action != rule.Action || !e.At.Equal(at) {
-						t.Fatalf("after %s: status %s, event %+v", rule.Action, r.Status, e)
-					}
-					if from.Owner() == "" || wantTo.Next() == "" {
-						t.Fatalf("status without owner or next step")
-					}
-				})
+						wantTo := rule.To
+						if wantTo == "" {
+							wantTo = from
+						}
+						if r.Status != wantTo || e.From != from || e.To != wantTo || e.Seq != 3 || e.Actor != "UME" || e.Action != rule.Action || !e.At.Equal(at) {
+							t.Fatalf("after %s: status %s, event %+v", rule.Action, r.Status, e)
+						}
+						if ownerOf(d, from) == "" || NextOf(d, wantTo) == "" {
+							t.Fatalf("status without owner or next step")
+						}
+					})
+				}
 			}
 		}
 	}
 }
 
 func TestApplyConflictNamesWhoAndWhen(t *testing.T) {
-	r := Request{ID: 42, Status: StatusApproved, UpdatedBy: "UALICE", UpdatedAt: time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)}
+	r := Request{ID: 42, Kind: KindPeering, Status: StatusApproved, UpdatedBy: "UALICE", UpdatedAt: time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)}
 	_, err := r.Apply(Change{Action: ActApprove, Actor: "UBOB", Role: RoleSupport}, 2)
 	if got, want := ErrorMessageOf(err), "PEER-0042 is approved: <@UALICE> changed it at 2026-11-28 09:30 UTC, so it cannot be approved now."; got != want {
 		t.Fatalf("message %q, want %q", got, want)
@@ -73,11 +77,12 @@ func TestApplyStepRules(t *testing.T) {
 		c    Change
 		code ErrorCode
 	}{
-		{"reject needs a reason", Request{Status: StatusSubmitted}, Change{Action: ActReject, Role: RoleSupport}, EInvalid},
-		{"note needs text", Request{Status: StatusSubmitted}, Change{Action: ActNote, Role: RoleSupport}, EInvalid},
-		{"peering needs a pcx ID", Request{Status: StatusApproved}, Change{Action: ActPeeringCreated, Role: RoleSupport, PeeringID: "vpc-0123abcd"}, EInvalid},
-		{"claim twice by the same person", Request{Status: StatusSubmitted, Assignee: "U1"}, Change{Action: ActClaim, Actor: "U1", Role: RoleSupport}, EConflict},
-		{"unknown action", Request{Status: StatusSubmitted}, Change{Action: "launch", Role: RoleSupport}, EInvalid},
+		{"reject needs a reason", Request{Kind: KindPeering, Status: StatusSubmitted}, Change{Action: ActReject, Role: RoleSupport}, EInvalid},
+		{"note needs text", Request{Kind: KindPeering, Status: StatusSubmitted}, Change{Action: ActNote, Role: RoleSupport}, EInvalid},
+		{"peering needs a pcx ID", Request{Kind: KindPeering, Status: StatusApproved}, Change{Action: ActPeeringCreated, Role: RoleSupport, Resource: "vpc-0123abcd"}, EInvalid},
+		{"claim twice by the same person", Request{Kind: KindPeering, Status: StatusSubmitted, Assignee: "U1"}, Change{Action: ActClaim, Actor: "U1", Role: RoleSupport}, EConflict},
+		{"unknown action", Request{Kind: KindPeering, Status: StatusSubmitted}, Change{Action: "launch", Role: RoleSupport}, EInvalid},
+		{"cleanup without a resource", Request{Kind: KindPeering, Status: StatusCancelled}, Change{Action: ActCleanup, Role: RoleBot}, EConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,7 +90,7 @@ func TestApplyStepRules(t *testing.T) {
 			if _, err := r.Apply(tt.c, 1); ErrorCodeOf(err) != tt.code {
 				t.Fatalf("Apply = %v, want %s", err, tt.code)
 			}
-			if r.Status != tt.r.Status || r.Assignee != tt.r.Assignee {
+			if r.Status != tt.r.Status || r.Assignee != tt.r.Assignee || r.Resource != tt.r.Resource {
 				t.Fatalf("refused change altered the request")
 			}
 		})
@@ -101,21 +106,21 @@ func TestReminderDue(t *testing.T) {
 		now  time.Time
 		want Action
 	}{
-		{"fresh submission", Request{Status: StatusSubmitted, UpdatedAt: t0}, t0.Add(time.Hour), ""},
-		{"unclaimed 4h", Request{Status: StatusSubmitted, UpdatedAt: t0}, t0.Add(4 * time.Hour), ActNudgeSupport},
-		{"claimed: no nudge", Request{Status: StatusSubmitted, UpdatedAt: t0, Assignee: "U1"}, t0.Add(10 * time.Hour), ""},
-		{"nudged 1h ago", Request{Status: StatusSubmitted, UpdatedAt: t0, RemindedAt: t0.Add(5 * time.Hour)}, t0.Add(6 * time.Hour), ""},
-		{"next window", Request{Status: StatusSubmitted, UpdatedAt: t0, RemindedAt: t0.Add(5 * time.Hour)}, t0.Add(9 * time.Hour), ActNudgeSupport},
-		{"customer 2 days", Request{Status: StatusPendingAcceptance, UpdatedAt: t0}, t0.Add(48 * time.Hour), ActNudgeCustomer},
-		{"customer 1 day", Request{Status: StatusPendingAcceptance, UpdatedAt: t0}, t0.Add(24 * time.Hour), ""},
-		{"active", Request{Status: StatusActive, UpdatedAt: t0}, t0.Add(100 * time.Hour), ""},
-		{"AWS peering, day 2", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour)}, t0.Add(2 * 24 * time.Hour), ""},
-		{"AWS peering, day 3", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour)}, t0.Add(3 * 24 * time.Hour), ActNudgeCustomer},
-		{"AWS peering, day 4 after day 3's", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(3 * 24 * time.Hour)}, t0.Add(4 * 24 * time.Hour), ""},
-		{"AWS peering, day 5", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(3 * 24 * time.Hour)}, t0.Add(5 * 24 * time.Hour), ActNudgeCustomer},
-		{"AWS peering, day 6", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(5 * 24 * time.Hour)}, t0.Add(6*24*time.Hour + time.Hour), ActNudgeCustomer},
-		{"AWS peering, day 6 reminded", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(6 * 24 * time.Hour)}, t0.Add(6*24*time.Hour + time.Hour), ""},
-		{"AWS peering, expired", Request{Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(6 * 24 * time.Hour)}, t0.Add(8 * 24 * time.Hour), ""},
+		{"fresh submission", Request{Kind: KindPeering, Status: StatusSubmitted, UpdatedAt: t0}, t0.Add(time.Hour), ""},
+		{"unclaimed 4h", Request{Kind: KindPeering, Status: StatusSubmitted, UpdatedAt: t0}, t0.Add(4 * time.Hour), ActNudgeSupport},
+		{"claimed: no nudge", Request{Kind: KindPeering, Status: StatusSubmitted, UpdatedAt: t0, Assignee: "U1"}, t0.Add(10 * time.Hour), ""},
+		{"nudged 1h ago", Request{Kind: KindPeering, Status: StatusSubmitted, UpdatedAt: t0, RemindedAt: t0.Add(5 * time.Hour)}, t0.Add(6 * time.Hour), ""},
+		{"next window", Request{Kind: KindPeering, Status: StatusSubmitted, UpdatedAt: t0, RemindedAt: t0.Add(5 * time.Hour)}, t0.Add(9 * time.Hour), ActNudgeSupport},
+		{"customer 2 days", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0}, t0.Add(48 * time.Hour), ActNudgeCustomer},
+		{"customer 1 day", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0}, t0.Add(24 * time.Hour), ""},
+		{"active", Request{Kind: KindPeering, Status: StatusActive, UpdatedAt: t0}, t0.Add(100 * time.Hour), ""},
+		{"AWS peering, day 2", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour)}, t0.Add(2 * 24 * time.Hour), ""},
+		{"AWS peering, day 3", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour)}, t0.Add(3 * 24 * time.Hour), ActNudgeCustomer},
+		{"AWS peering, day 4 after day 3's", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(3 * 24 * time.Hour)}, t0.Add(4 * 24 * time.Hour), ""},
+		{"AWS peering, day 5", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(3 * 24 * time.Hour)}, t0.Add(5 * 24 * time.Hour), ActNudgeCustomer},
+		{"AWS peering, day 6", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(5 * 24 * time.Hour)}, t0.Add(6*24*time.Hour + time.Hour), ActNudgeCustomer},
+		{"AWS peering, day 6 reminded", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(6 * 24 * time.Hour)}, t0.Add(6*24*time.Hour + time.Hour), ""},
+		{"AWS peering, expired", Request{Kind: KindPeering, Status: StatusPendingAcceptance, UpdatedAt: t0, ExpiresAt: t0.Add(7 * 24 * time.Hour), RemindedAt: t0.Add(6 * 24 * time.Hour)}, t0.Add(8 * 24 * time.Hour), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,7 +131,7 @@ func TestReminderDue(t *testing.T) {
 		})
 	}
 	// A reminder is recorded without moving the request or its last change.
-	r := Request{Status: StatusSubmitted, UpdatedAt: t0, UpdatedBy: "U1"}
+	r := Request{Kind: KindPeering, Status: StatusSubmitted, UpdatedAt: t0, UpdatedBy: "U1"}
 	if _, err := r.Apply(Change{Action: ActNudgeSupport, Actor: ActorBot, Role: RoleBot, At: t0.Add(4 * time.Hour)}, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +141,7 @@ func TestReminderDue(t *testing.T) {
 }
 
 func TestNotifications(t *testing.T) {
-	r := &Request{ID: 1}
+	r := &Request{ID: 1, Kind: KindPeering}
 	kinds := func(e Event) []NotificationKind {
 		var ks []NotificationKind
 		for _, n := range Notifications(r, e) {
@@ -172,10 +177,13 @@ func TestNotifications(t *testing.T) {
 
 func TestCheckConflicts(t *testing.T) {
 	p := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
-	open := []Request{
-		{ID: 1, ClusterID: "c1", Status: StatusSubmitted, Peer: Peer{AccountID: "111111111111", VPCID: "vpc-0000000a", CIDRs: p("10.1.0.0/16")}},
-		{ID: 2, ClusterID: "c1", Status: StatusActive, Peer: Peer{AccountID: "222222222222", VPCID: "vpc-0000000b", CIDRs: p("10.2.0.0/16")}},
-		{ID: 3, ClusterID: "c1", Status: StatusCancelled, Peer: Peer{AccountID: "333333333333", VPCID: "vpc-0000000c", CIDRs: p("10.3.0.0/16")}},
+	peer := func(account, vpc, cidr string) Request {
+		return Request{Kind: KindPeering, ClusterID: "c1", Spec: PeeringSpec{AccountID: account, VPCID: vpc, CIDRs: p(cidr)}}
+	}
+	open := []Claim{
+		{ID: 1, Kind: KindPeering, Status: StatusSubmitted, Key: "vpc-0000000a in account 111111111111", Routes: p("10.1.0.0/16")},
+		{ID: 2, Kind: KindPeering, Status: StatusActive, Key: "vpc-0000000b in account 222222222222", Routes: p("10.2.0.0/16")},
+		{ID: 4, Kind: "another_kind", Status: StatusActive, Key: "vpc-0000000e in account 111111111111", Routes: p("10.5.0.0/16")},
 	}
 	tests := []struct {
 		name  string
@@ -183,10 +191,11 @@ func TestCheckConflicts(t *testing.T) {
 		field string
 		says  string
 	}{
-		{"fresh", Request{ClusterID: "c1", Peer: Peer{AccountID: "444444444444", VPCID: "vpc-0000000d", CIDRs: p("10.4.0.0/16")}}, "", ""},
-		{"same VPC open", Request{ClusterID: "c1", Peer: Peer{AccountID: "111111111111", VPCID: "vpc-0000000a", CIDRs: p("10.9.0.0/16")}}, FieldVPC, "PEER-0001"},
-		{"overlaps an active peering", Request{ClusterID: "c1", Peer: Peer{AccountID: "444444444444", VPCID: "vpc-0000000d", CIDRs: p("10.2.128.0/17")}}, FieldCIDRs, "PEER-0002"},
-		{"cancelled ones hold nothing", Request{ClusterID: "c1", Peer: Peer{AccountID: "333333333333", VPCID: "vpc-0000000c", CIDRs: p("10.3.0.0/16")}}, "", ""},
+		{"fresh", peer("444444444444", "vpc-0000000d", "10.4.0.0/16"), "", ""},
+		{"same VPC open", peer("111111111111", "vpc-0000000a", "10.9.0.0/16"), FieldVPC, "PEER-0001"},
+		{"overlaps an active peering", peer("444444444444", "vpc-0000000d", "10.2.128.0/17"), FieldCIDRs, "PEER-0002"},
+		{"overlaps a request of another kind", peer("444444444444", "vpc-0000000d", "10.5.0.0/24"), FieldCIDRs, "0004"},
+		{"the same key in another kind is no duplicate", peer("111111111111", "vpc-0000000e", "10.6.0.0/16"), "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,15 +212,19 @@ func TestCheckConflicts(t *testing.T) {
 			}
 		})
 	}
-	var full []Request
+	var full []Claim
 	for i := range MaxPeeringsPerCluster {
-		full = append(full, Request{ID: RequestID(i + 1), ClusterID: "c1", Status: StatusPendingAcceptance})
+		full = append(full, Claim{ID: RequestID(i + 1), Kind: KindPeering, Status: StatusPendingAcceptance, Key: fmt.Sprint(i)})
 	}
-	r := Request{ClusterID: "c1", Peer: Peer{AccountID: "444444444444", VPCID: "vpc-0000000d", CIDRs: p("10.4.0.0/16")}}
+	r := peer("444444444444", "vpc-0000000d", "10.4.0.0/16")
 	if e, ok := errors.AsType[*Error](CheckConflicts(&r, full)); !ok || e.Fields[FieldCluster] == "" {
 		t.Fatalf("a cluster at AWS's limit accepts one more request: %v", e)
 	}
 	if err := CheckConflicts(&r, full[:MaxPeeringsPerCluster-1]); err != nil {
 		t.Fatalf("one below the limit: %v", err)
+	}
+	other := append(full[:MaxPeeringsPerCluster-1:MaxPeeringsPerCluster-1], Claim{ID: 999, Kind: "another_kind", Status: StatusActive})
+	if err := CheckConflicts(&r, other); err != nil {
+		t.Fatalf("a request of another kind counts against the peering limit: %v", err)
 	}
 }

@@ -7,14 +7,15 @@ import (
 	"strings"
 )
 
-// Field names used as keys of Error.Fields for peering request input.
+// Field names, the keys of Input and of Error.Fields. Every form has a
+// cluster and a note; the others are shared by the kinds that ask for them.
 const (
 	FieldCluster = "cluster"
+	FieldNote    = "note"
 	FieldAccount = "account"
 	FieldRegion  = "region"
 	FieldVPC     = "vpc"
 	FieldCIDRs   = "cidrs"
-	FieldNote    = "note"
 )
 
 // MaxNoteLength bounds the free-text note of a request, in bytes.
@@ -30,6 +31,12 @@ func Regions() []string {
 		"eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1",
 		"sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
 	}
+}
+
+// NormalizeAccountID removes the dashes and spaces the AWS console shows in
+// an account ID (1234-5678-9012).
+func NormalizeAccountID(s string) string {
+	return strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(s))
 }
 
 // ValidateAccountID checks a 12-digit AWS account ID.
@@ -48,10 +55,16 @@ func ValidateRegion(s string) error {
 	return nil
 }
 
+// hexID reports whether s is prefix followed by 8 or 17 lowercase hex
+// digits, as most EC2 resource IDs are.
+func hexID(s, prefix string) bool {
+	hex, ok := strings.CutPrefix(s, prefix)
+	return ok && (len(hex) == 8 || len(hex) == 17) && strings.Trim(hex, "0123456789abcdef") == ""
+}
+
 // ValidateVPCID checks a VPC ID: "vpc-" and 8 or 17 lowercase hex digits.
 func ValidateVPCID(s string) error {
-	hex := strings.TrimPrefix(s, "vpc-")
-	if hex == s || (len(hex) != 8 && len(hex) != 17) || strings.Trim(hex, "0123456789abcdef") != "" {
+	if !hexID(s, "vpc-") {
 		return Errorf(EInvalid, "A VPC ID is vpc- followed by 8 or 17 hex digits, like vpc-0abc12345678def90; got %s.", Quote(s))
 	}
 	return nil
@@ -114,4 +127,23 @@ func ParseCIDRs(s string) (cidrs []netip.Prefix, warnings []string, err error) {
 		}
 	}
 	return cidrs, warnings, nil
+}
+
+// Strings returns the text of each of xs.
+func Strings[T fmt.Stringer](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = x.String()
+	}
+	return out
+}
+
+// CodeList writes xs as inline code, separated by commas: `10.0.0.0/16`,
+// `10.1.0.0/16`. It is the one way lists of CIDRs and IPs are written.
+func CodeList[T fmt.Stringer](xs []T) string {
+	s := Strings(xs)
+	for i := range s {
+		s[i] = "`" + s[i] + "`"
+	}
+	return strings.Join(s, ", ")
 }

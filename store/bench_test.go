@@ -92,15 +92,23 @@ func buildBig(path string) error {
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
 			for i := start; i < start+bigPerTx; i++ {
 				at := epoch.Add(time.Duration(i) * time.Minute)
-				r := astrobot.Request{
+				r, ev, err := astrobot.Submit(astrobot.Request{
+					Kind:      astrobot.KindPeering,
 					Requester: astrobot.Requester{UserID: bigUser(i % bigUsers), TeamID: "T01ABCDEF", ChannelID: "C01ABCDEF"},
 					ClusterID: bigCluster(i % bigClusters),
-					Peer: astrobot.Peer{AccountID: fmt.Sprintf("%012d", 100000000000+i%5000), Region: "us-east-1",
+					Spec: astrobot.PeeringSpec{AccountID: fmt.Sprintf("%012d", 100000000000+i%5000), Region: "us-east-1",
 						VPCID: fmt.Sprintf("vpc-%017x", i), CIDRs: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), 0}), 24)}},
-					Note:      "Peering for the data platform team.",
-					CreatedAt: at,
+					Note: "Peering for the data platform team.",
+				}, at)
+				if err != nil {
+					return err
 				}
-				if err := db.insert(tx, &r); err != nil {
+				seq, err := bucket(tx, bucketRequests).NextSequence()
+				if err != nil {
+					return err
+				}
+				r.ID = astrobot.RequestID(seq)
+				if err := db.write(tx, nil, &r, ev); err != nil {
 					return err
 				}
 				for j, c := range bigFate(i) {
@@ -136,7 +144,7 @@ func bigFate(i int) []astrobot.Change {
 	}
 	bot := func(a astrobot.Action) astrobot.Change {
 		return astrobot.Change{Action: a, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot,
-			PeeringID: fmt.Sprintf("pcx-%017x", i), ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+			Resource: fmt.Sprintf("pcx-%017x", i), ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	}
 	if i%20 != 0 {
 		if i%2 == 0 {
@@ -198,7 +206,8 @@ func BenchmarkCreateRequestParallel(b *testing.B) {
 			r := astrobot.Request{
 				Requester: astrobot.Requester{UserID: bigUser(i % bigUsers), TeamID: "T01ABCDEF", ChannelID: "C01ABCDEF"},
 				ClusterID: fmt.Sprintf("cl-%08d", i),
-				Peer: astrobot.Peer{AccountID: "123456789012", Region: "us-east-1", VPCID: fmt.Sprintf("vpc-%017x", i),
+				Kind: astrobot.KindPeering,
+				Spec: astrobot.PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: fmt.Sprintf("vpc-%017x", i),
 					CIDRs: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16")}},
 				Note: "Peering for the data platform team.",
 			}
@@ -272,7 +281,7 @@ func BenchmarkStatusLookup(b *testing.B) {
 		r, events, err := db.History(ctx, id)
 		lat = append(lat, time.Since(start))
 		if err != nil || r.ID != id || len(events) == 0 {
-			b.Fatalf("History(%s) = %d events, %v", id, len(events), err)
+			b.Fatalf("History(%d) = %d events, %v", id, len(events), err)
 		}
 	}
 	reportLatencies(b, lat)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -11,51 +12,63 @@ import (
 	"github.com/astrobot-dev/astrobot"
 )
 
-// requestRecord is how a request is written in the requests bucket. The ID is
-// the key. Times are stored in UTC.
+// requestRecord is how a request is written in the requests bucket, and, with
+// its ID and events, its wire form (MarshalRequest). The spec is the JSON its
+// kind encodes (astrobot.KindDef.DecodeSpec reads it back). Times are in UTC.
 type requestRecord struct {
-	Kind        string         `json:"kind"`
-	Status      string         `json:"status"`
-	UserID      string         `json:"user"`
-	TeamID      string         `json:"team,omitempty"`
-	ChannelID   string         `json:"channel,omitempty"`
-	ClusterID   string         `json:"cluster"`
-	AccountID   string         `json:"account"`
-	Region      string         `json:"region"`
-	VPCID       string         `json:"vpc"`
-	CIDRs       []netip.Prefix `json:"cidrs"`
-	Note        string         `json:"note,omitempty"`
-	Warnings    []string       `json:"warnings,omitempty"`
-	Assignee    string         `json:"assignee,omitempty"`
-	PeeringID   string         `json:"peering_id,omitempty"`
-	ExpiresAt   time.Time      `json:"expires_at,omitzero"`
-	CreatedAt   time.Time      `json:"created_at"`
-	UpdatedAt   time.Time      `json:"updated_at"`
-	UpdatedBy   string         `json:"updated_by,omitempty"`
-	RemindedAt  time.Time      `json:"reminded_at,omitzero"`
-	Attempt     int            `json:"attempt,omitempty"`
-	LastAlert   string         `json:"last_alert,omitempty"`
-	CardChannel string         `json:"card_channel,omitempty"`
-	CardTS      string         `json:"card_ts,omitempty"`
+	ID          uint64            `json:"id,omitempty"` // wire form only: in the bucket the ID is the key
+	Kind        string            `json:"kind"`
+	Status      string            `json:"status"`
+	UserID      string            `json:"user"`
+	TeamID      string            `json:"team,omitempty"`
+	ChannelID   string            `json:"channel,omitempty"`
+	ClusterID   string            `json:"cluster"`
+	Spec        json.RawMessage   `json:"spec"`
+	Note        string            `json:"note,omitempty"`
+	Warnings    []string          `json:"warnings,omitempty"`
+	Assignee    string            `json:"assignee,omitempty"`
+	Resource    string            `json:"resource,omitempty"`
+	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	Details     map[string]string `json:"details,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	UpdatedBy   string            `json:"updated_by,omitempty"`
+	RemindedAt  time.Time         `json:"reminded_at,omitzero"`
+	Attempt     int               `json:"attempt,omitempty"`
+	LastAlert   string            `json:"last_alert,omitempty"`
+	CardChannel string            `json:"card_channel,omitempty"`
+	CardTS      string            `json:"card_ts,omitempty"`
+	Events      []wireEvent       `json:"events,omitempty"` // wire form only
 }
 
-func encodeRequest(r *astrobot.Request) ([]byte, error) {
-	return json.Marshal(requestRecord{
+// wireEvent is an event in the wire form of a request.
+type wireEvent struct {
+	Seq int `json:"seq"`
+	eventRecord
+}
+
+func toRecord(r *astrobot.Request) (requestRecord, error) {
+	if r.Spec == nil {
+		return requestRecord{}, fmt.Errorf("request %d has no spec", r.ID)
+	}
+	spec, err := json.Marshal(r.Spec)
+	if err != nil {
+		return requestRecord{}, fmt.Errorf("encode the spec of request %d: %w", r.ID, err)
+	}
+	return requestRecord{
 		Kind:        string(r.Kind),
 		Status:      string(r.Status),
 		UserID:      r.Requester.UserID,
 		TeamID:      r.Requester.TeamID,
 		ChannelID:   r.Requester.ChannelID,
 		ClusterID:   r.ClusterID,
-		AccountID:   r.Peer.AccountID,
-		Region:      r.Peer.Region,
-		VPCID:       r.Peer.VPCID,
-		CIDRs:       r.Peer.CIDRs,
+		Spec:        spec,
 		Note:        r.Note,
 		Warnings:    r.Warnings,
 		Assignee:    r.Assignee,
-		PeeringID:   r.PeeringID,
+		Resource:    r.Resource,
 		ExpiresAt:   utc(r.ExpiresAt),
+		Details:     r.Details,
 		CreatedAt:   utc(r.CreatedAt),
 		UpdatedAt:   utc(r.UpdatedAt),
 		UpdatedBy:   r.UpdatedBy,
@@ -64,26 +77,31 @@ func encodeRequest(r *astrobot.Request) ([]byte, error) {
 		LastAlert:   r.LastAlert,
 		CardChannel: r.Card.Channel,
 		CardTS:      r.Card.TS,
-	})
+	}, nil
 }
 
-func decodeRequest(id astrobot.RequestID, data []byte) (astrobot.Request, error) {
-	var rec requestRecord
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return astrobot.Request{}, fmt.Errorf("decode request %s: %w", id, err)
+func (rec *requestRecord) request(id astrobot.RequestID) (astrobot.Request, error) {
+	d, ok := astrobot.KindOf(astrobot.Kind(rec.Kind))
+	if !ok {
+		return astrobot.Request{}, fmt.Errorf("request %d is of the kind %q, which this astrobot does not know", id, rec.Kind)
+	}
+	spec, err := d.DecodeSpec(rec.Spec)
+	if err != nil {
+		return astrobot.Request{}, fmt.Errorf("request %d: %w", id, err)
 	}
 	return astrobot.Request{
 		ID:         id,
-		Kind:       astrobot.Kind(rec.Kind),
+		Kind:       d.Kind(),
 		Status:     astrobot.Status(rec.Status),
 		Requester:  astrobot.Requester{UserID: rec.UserID, TeamID: rec.TeamID, ChannelID: rec.ChannelID},
 		ClusterID:  rec.ClusterID,
-		Peer:       astrobot.Peer{AccountID: rec.AccountID, Region: rec.Region, VPCID: rec.VPCID, CIDRs: rec.CIDRs},
+		Spec:       spec,
 		Note:       rec.Note,
 		Warnings:   rec.Warnings,
 		Assignee:   rec.Assignee,
-		PeeringID:  rec.PeeringID,
+		Resource:   rec.Resource,
 		ExpiresAt:  rec.ExpiresAt,
+		Details:    rec.Details,
 		CreatedAt:  rec.CreatedAt,
 		UpdatedAt:  rec.UpdatedAt,
 		UpdatedBy:  rec.UpdatedBy,
@@ -92,6 +110,57 @@ func decodeRequest(id astrobot.RequestID, data []byte) (astrobot.Request, error)
 		LastAlert:  rec.LastAlert,
 		Card:       astrobot.MessageRef{Channel: rec.CardChannel, TS: rec.CardTS},
 	}, nil
+}
+
+func encodeRequest(r *astrobot.Request) ([]byte, error) {
+	rec, err := toRecord(r)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rec)
+}
+
+func decodeRequest(id astrobot.RequestID, data []byte) (astrobot.Request, error) {
+	var rec requestRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return astrobot.Request{}, fmt.Errorf("decode request %d: %w", id, err)
+	}
+	return rec.request(id)
+}
+
+// MarshalRequest returns the wire form of r and its events: the JSON record
+// the store keeps, with the ID and the events. The admin endpoint sends it;
+// UnmarshalRequest reads it back.
+func MarshalRequest(r astrobot.Request, events []astrobot.Event) ([]byte, error) {
+	rec, err := toRecord(&r)
+	if err != nil {
+		return nil, err
+	}
+	rec.ID = uint64(r.ID)
+	for _, e := range events {
+		rec.Events = append(rec.Events, wireEvent{Seq: e.Seq, eventRecord: toEventRecord(&e)})
+	}
+	return json.Marshal(rec)
+}
+
+// UnmarshalRequest reads the wire form of a request and its events.
+func UnmarshalRequest(data []byte) (astrobot.Request, []astrobot.Event, error) {
+	var rec requestRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return astrobot.Request{}, nil, fmt.Errorf("decode request: %w", err)
+	}
+	if rec.ID == 0 {
+		return astrobot.Request{}, nil, errors.New("decode request: no ID")
+	}
+	r, err := rec.request(astrobot.RequestID(rec.ID))
+	if err != nil {
+		return astrobot.Request{}, nil, err
+	}
+	var events []astrobot.Event
+	for _, e := range rec.Events {
+		events = append(events, e.event(e.Seq))
+	}
+	return r, events, nil
 }
 
 // eventRecord is how an event is written in the events bucket. The request ID
@@ -105,22 +174,27 @@ type eventRecord struct {
 	Note   string    `json:"note,omitempty"`
 }
 
-func encodeEvent(e *astrobot.Event) ([]byte, error) {
-	return json.Marshal(eventRecord{At: utc(e.At), Actor: e.Actor, Action: string(e.Action),
-		From: string(e.From), To: string(e.To), Note: e.Note})
+func toEventRecord(e *astrobot.Event) eventRecord {
+	return eventRecord{At: utc(e.At), Actor: e.Actor, Action: string(e.Action), From: string(e.From), To: string(e.To), Note: e.Note}
 }
+
+func (rec *eventRecord) event(seq int) astrobot.Event {
+	return astrobot.Event{Seq: seq, At: rec.At, Actor: rec.Actor, Action: astrobot.Action(rec.Action),
+		From: astrobot.Status(rec.From), To: astrobot.Status(rec.To), Note: rec.Note}
+}
+
+func encodeEvent(e *astrobot.Event) ([]byte, error) { return json.Marshal(toEventRecord(e)) }
 
 func decodeEvent(id astrobot.RequestID, seq int, data []byte) (astrobot.Event, error) {
 	var rec eventRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return astrobot.Event{}, fmt.Errorf("decode event %d of %s: %w", seq, id, err)
+		return astrobot.Event{}, fmt.Errorf("decode event %d of %d: %w", seq, id, err)
 	}
-	return astrobot.Event{Seq: seq, At: rec.At, Actor: rec.Actor, Action: astrobot.Action(rec.Action),
-		From: astrobot.Status(rec.From), To: astrobot.Status(rec.To), Note: rec.Note}, nil
+	return rec.event(seq), nil
 }
 
-// outboxRecord is how a notification waits in the outbox bucket.
-type outboxRecord struct {
+// queueRecord is how an entry waits in a queue bucket (outbox, jobs).
+type queueRecord struct {
 	RequestID uint64    `json:"request"`
 	Kind      string    `json:"kind"`
 	Event     int       `json:"event"`
@@ -130,22 +204,17 @@ type outboxRecord struct {
 	LastError string    `json:"last_error,omitempty"`
 }
 
-func (rec *outboxRecord) notification() astrobot.Notification {
-	return astrobot.Notification{RequestID: astrobot.RequestID(rec.RequestID),
-		Kind: astrobot.NotificationKind(rec.Kind), Event: rec.Event}
-}
-
-func decodeOutbox(key uint64, data []byte) (outboxRecord, error) {
-	var rec outboxRecord
+func decodeQueue(bucket string, key uint64, data []byte) (queueRecord, error) {
+	var rec queueRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return outboxRecord{}, fmt.Errorf("decode outbox entry %d: %w", key, err)
+		return queueRecord{}, fmt.Errorf("decode %s entry %d: %w", bucket, key, err)
 	}
 	return rec, nil
 }
 
-// deadRecord is an outbox entry given up on, in the deadletter bucket.
+// deadRecord is a queue entry given up on, in a dead-letter bucket.
 type deadRecord struct {
-	outboxRecord
+	queueRecord
 	Reason string    `json:"reason"`
 	DeadAt time.Time `json:"dead_at"`
 }
@@ -222,42 +291,44 @@ func prefixEnd(p []byte) []byte {
 	return nil
 }
 
-// encodeOpen is the value of r's idx_open_cluster entry: what the conflict
-// check of a new request needs, so that it reads no full record. Each string is
-// one length byte and its bytes; then the CIDR count and, for each CIDR, four
-// address bytes and the prefix length.
-func encodeOpen(r *astrobot.Request) []byte {
-	b := make([]byte, 0, 3+len(r.Status)+len(r.Peer.AccountID)+len(r.Peer.VPCID)+1+5*len(r.Peer.CIDRs))
-	for _, s := range []string{string(r.Status), r.Peer.AccountID, r.Peer.VPCID} {
-		b = append(append(b, byte(len(s))), s...)
+// encodeClaim is the value of an idx_open_cluster entry: the request's claim
+// on its cluster, so that the conflict check of a new request reads no full
+// record. The kind, status and key are each a uvarint length and the bytes;
+// then the CIDR count and, for each CIDR, four address bytes and the prefix
+// length.
+func encodeClaim(c astrobot.Claim) []byte {
+	b := make([]byte, 0, 8+len(c.Kind)+len(c.Status)+len(c.Key)+5*len(c.Routes))
+	for _, s := range []string{string(c.Kind), string(c.Status), c.Key} {
+		b = append(binary.AppendUvarint(b, uint64(len(s))), s...)
 	}
-	b = append(b, byte(len(r.Peer.CIDRs)))
-	for _, p := range r.Peer.CIDRs {
+	b = binary.AppendUvarint(b, uint64(len(c.Routes)))
+	for _, p := range c.Routes {
 		a := p.Addr().As4()
 		b = append(append(b, a[:]...), byte(p.Bits()))
 	}
 	return b
 }
 
-// decodeOpen reads an idx_open_cluster value back into a partial request: ID,
-// cluster, status and peer.
-func decodeOpen(id astrobot.RequestID, clusterID string, v []byte) (astrobot.Request, error) {
-	bad := fmt.Errorf("decode open index entry of %s: corrupt value", id)
+// decodeClaim reads an idx_open_cluster value back.
+func decodeClaim(id astrobot.RequestID, v []byte) (astrobot.Claim, error) {
+	bad := fmt.Errorf("decode the open index entry of %d: corrupt value", id)
 	var strs [3]string
 	for i := range strs {
-		if len(v) < 1 || len(v) < 1+int(v[0]) {
-			return astrobot.Request{}, bad
+		n, w := binary.Uvarint(v)
+		if w <= 0 || uint64(len(v)-w) < n {
+			return astrobot.Claim{}, bad
 		}
-		strs[i], v = string(v[1:1+int(v[0])]), v[1+int(v[0]):]
+		strs[i], v = string(v[w:w+int(n)]), v[w+int(n):]
 	}
-	if len(v) < 1 || len(v) != 1+5*int(v[0]) {
-		return astrobot.Request{}, bad
+	n, w := binary.Uvarint(v)
+	if w <= 0 || uint64(len(v)-w) != 5*n {
+		return astrobot.Claim{}, bad
 	}
-	cidrs := make([]netip.Prefix, v[0])
-	for i := range cidrs {
-		e := v[1+5*i : 6+5*i]
-		cidrs[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte(e[:4])), int(e[4]))
+	v = v[w:]
+	routes := make([]netip.Prefix, n)
+	for i := range routes {
+		e := v[5*i : 5*i+5]
+		routes[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte(e[:4])), int(e[4]))
 	}
-	return astrobot.Request{ID: id, ClusterID: clusterID, Status: astrobot.Status(strs[0]),
-		Peer: astrobot.Peer{AccountID: strs[1], VPCID: strs[2], CIDRs: cidrs}}, nil
+	return astrobot.Claim{ID: id, Kind: astrobot.Kind(strs[0]), Status: astrobot.Status(strs[1]), Key: strs[2], Routes: routes}, nil
 }

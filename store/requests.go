@@ -7,32 +7,37 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/astrobot-dev/astrobot"
 )
 
-// CreateRequest files r: it checks r against the open requests of its cluster,
-// gives it the next ID, the status submitted and kind vpc_peering unless set,
-// and writes it with its indexes, its submission event and the notifications
-// owed for it. CreatedAt and UpdatedAt default to the clock.
+// CreateRequest files r: it makes it a new request (astrobot.Submit), checks
+// it against the claims of the open requests of its cluster
+// (astrobot.CheckConflicts), gives it the next ID and writes it with its
+// indexes, its submission event and the notifications owed for it. CreatedAt
+// and UpdatedAt default to the clock.
 //
 // viewID identifies the Slack modal r was submitted from. When a request from
 // the same view exists already, CreateRequest returns that one and created is
 // false: a submission Slack delivers twice files one request.
 //
 // Concurrent calls share one transaction and one fsync (bolt's Batch). A
-// conflict is reported as the *astrobot.Error of astrobot.CheckConflicts.
+// refusal is reported as the *astrobot.Error of Submit or CheckConflicts.
 func (db *DB) CreateRequest(ctx context.Context, r astrobot.Request, viewID string) (req astrobot.Request, created bool, err error) {
 	if err := ctx.Err(); err != nil {
+		return astrobot.Request{}, false, err
+	}
+	r.ID = 0 // not yet filed: no open request may be mistaken for r
+	r, ev, err := astrobot.Submit(r, db.now())
+	if err != nil {
 		return astrobot.Request{}, false, err
 	}
 	// Batch may run the function more than once: it only writes its results.
 	err = db.bolt.Batch(func(tx *bolt.Tx) error {
 		var err error
-		req, created, err = db.create(tx, r, viewID)
+		req, created, err = db.create(tx, r, ev, viewID)
 		return err
 	})
 	if err != nil {
@@ -41,8 +46,8 @@ func (db *DB) CreateRequest(ctx context.Context, r astrobot.Request, viewID stri
 	return req, created, nil
 }
 
-// create is CreateRequest inside tx.
-func (db *DB) create(tx *bolt.Tx, r astrobot.Request, viewID string) (astrobot.Request, bool, error) {
+// create is CreateRequest inside tx, for r and its event ev as Submit made them.
+func (db *DB) create(tx *bolt.Tx, r astrobot.Request, ev astrobot.Event, viewID string) (astrobot.Request, bool, error) {
 	views := bucket(tx, bucketViews)
 	if viewID != "" {
 		if v := views.Get([]byte(viewID)); v != nil {
@@ -50,15 +55,19 @@ func (db *DB) create(tx *bolt.Tx, r astrobot.Request, viewID string) (astrobot.R
 			return got, false, err
 		}
 	}
-	r.ID = 0 // not yet filed: no open request may be mistaken for r
-	open, err := openRequestsOfCluster(tx, r.ClusterID)
+	open, err := claimsOnCluster(tx, r.ClusterID)
 	if err != nil {
 		return astrobot.Request{}, false, err
 	}
 	if err := astrobot.CheckConflicts(&r, open); err != nil {
 		return astrobot.Request{}, false, err
 	}
-	if err := db.insert(tx, &r); err != nil {
+	seq, err := bucket(tx, bucketRequests).NextSequence()
+	if err != nil {
+		return astrobot.Request{}, false, err
+	}
+	r.ID = astrobot.RequestID(seq)
+	if err := db.write(tx, nil, &r, ev); err != nil {
 		return astrobot.Request{}, false, err
 	}
 	if viewID != "" {
@@ -67,36 +76,6 @@ func (db *DB) create(tx *bolt.Tx, r astrobot.Request, viewID string) (astrobot.R
 		}
 	}
 	return r, true, nil
-}
-
-// insert files r without any check: it sets its ID, status, kind, times and
-// UpdatedBy, and writes the record, the indexes, event 0 and its notifications.
-func (db *DB) insert(tx *bolt.Tx, r *astrobot.Request) error {
-	for _, s := range []string{r.Requester.UserID, r.ClusterID} {
-		if strings.IndexByte(s, 0) >= 0 {
-			return astrobot.Errorf(astrobot.EInvalid, "%q contains a NUL character: user and cluster IDs cannot.", s)
-		}
-	}
-	seq, err := bucket(tx, bucketRequests).NextSequence()
-	if err != nil {
-		return err
-	}
-	now := db.now()
-	r.ID = astrobot.RequestID(seq)
-	r.Status = astrobot.StatusSubmitted
-	if r.Kind == "" {
-		r.Kind = astrobot.KindPeering
-	}
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = now
-	}
-	if r.UpdatedAt.IsZero() {
-		r.UpdatedAt = r.CreatedAt
-	}
-	r.UpdatedBy = r.Requester.UserID
-	ev := astrobot.Event{Seq: 0, At: r.CreatedAt, Actor: r.Requester.UserID, Action: astrobot.ActSubmit,
-		To: astrobot.StatusSubmitted, Note: r.Note}
-	return db.write(tx, nil, r, ev)
 }
 
 // Apply applies change c to request id: the request, its indexes, the event
@@ -114,7 +93,7 @@ func (db *DB) Apply(ctx context.Context, id astrobot.RequestID, c astrobot.Chang
 		return err
 	})
 	if err != nil {
-		return astrobot.Request{}, astrobot.Event{}, domainOr(err, "apply "+string(c.Action)+" to "+id.String())
+		return astrobot.Request{}, astrobot.Event{}, domainOr(err, fmt.Sprintf("apply %s to request %d", c.Action, id))
 	}
 	return r, ev, nil
 }
@@ -140,7 +119,7 @@ func (db *DB) apply(tx *bolt.Tx, id astrobot.RequestID, c astrobot.Change) (astr
 }
 
 // write stores r, moves its index entries from those of old (nil for a new
-// request), appends ev and enqueues the notifications ev owes.
+// request), appends ev and enqueues the notifications and the jobs ev owes.
 func (db *DB) write(tx *bolt.Tx, old, r *astrobot.Request, ev astrobot.Event) error {
 	if err := putRequest(tx, r); err != nil {
 		return err
@@ -155,7 +134,36 @@ func (db *DB) write(tx *bolt.Tx, old, r *astrobot.Request, ev astrobot.Event) er
 	if err := bucket(tx, bucketEvents).Put(eventKey(r.ID, ev.Seq), data); err != nil {
 		return err
 	}
-	return db.enqueue(tx, astrobot.Notifications(r, ev))
+	for _, n := range astrobot.Notifications(r, ev) {
+		if err := db.enqueue(tx, bucketOutbox, n.RequestID, string(n.Kind), n.Event); err != nil {
+			return err
+		}
+	}
+	for _, j := range astrobot.Jobs(r, ev) {
+		if err := db.enqueue(tx, bucketJobs, j.RequestID, string(j.Kind), j.Event); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordCard keeps ref as the support card of request id, unless the request
+// has a card already. It is bookkeeping about Slack, not a change of the
+// request: no event, no notification, UpdatedAt stays (ARCHITECTURE.md says
+// why). The outbox worker calls it once the card is posted.
+func (db *DB) RecordCard(ctx context.Context, id astrobot.RequestID, ref astrobot.MessageRef) error {
+	err := db.batch(ctx, func(tx *bolt.Tx) error {
+		r, err := getRequest(tx, id)
+		if err != nil || r.Card != (astrobot.MessageRef{}) {
+			return err
+		}
+		r.Card = ref
+		return putRequest(tx, &r)
+	})
+	if err != nil {
+		return domainOr(err, fmt.Sprintf("record the card of request %d", id))
+	}
+	return nil
 }
 
 // putRequest writes r's record.
@@ -185,7 +193,7 @@ func indexEntries(r *astrobot.Request) []indexEntry {
 		{bucketIdxStatus, indexKey(string(r.Status), r.ID), nil},
 	}
 	if r.Open() {
-		e = append(e, indexEntry{bucketIdxOpenCluster, indexKey(r.ClusterID, r.ID), encodeOpen(r)})
+		e = append(e, indexEntry{bucketIdxOpenCluster, indexKey(r.ClusterID, r.ID), encodeClaim(r.Claim())})
 	}
 	return e
 }
@@ -237,7 +245,7 @@ func (db *DB) Request(ctx context.Context, id astrobot.RequestID) (astrobot.Requ
 		return err
 	})
 	if err != nil {
-		return astrobot.Request{}, domainOr(err, "get request "+id.String())
+		return astrobot.Request{}, domainOr(err, fmt.Sprintf("get request %d", id))
 	}
 	return r, nil
 }
@@ -265,7 +273,7 @@ func (db *DB) History(ctx context.Context, id astrobot.RequestID) (astrobot.Requ
 		return nil
 	})
 	if err != nil {
-		return astrobot.Request{}, nil, domainOr(err, "get history of "+id.String())
+		return astrobot.Request{}, nil, domainOr(err, fmt.Sprintf("get the history of request %d", id))
 	}
 	return r, events, nil
 }
@@ -346,19 +354,18 @@ func (db *DB) RequestsByStatus(ctx context.Context, statuses []astrobot.Status, 
 	return out, nil
 }
 
-// openRequestsOfCluster reads the compact idx_open_cluster entries of a
-// cluster: partial requests holding what the conflict check needs (ID, status,
-// peer), without decoding a single full record.
-func openRequestsOfCluster(tx *bolt.Tx, clusterID string) ([]astrobot.Request, error) {
-	var out []astrobot.Request
+// claimsOnCluster reads the compact idx_open_cluster entries of a cluster:
+// the claims of its open requests, without decoding a single full record.
+func claimsOnCluster(tx *bolt.Tx, clusterID string) ([]astrobot.Claim, error) {
+	var out []astrobot.Claim
 	prefix := indexPrefix(clusterID)
 	c := bucket(tx, bucketIdxOpenCluster).Cursor()
 	for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		r, err := decodeOpen(indexID(k), clusterID, v)
+		claim, err := decodeClaim(indexID(k), v)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, claim)
 	}
 	return out, nil
 }
@@ -399,7 +406,7 @@ func (db *DB) RequestCounts(ctx context.Context) (map[astrobot.Status]int, error
 func getRequest(tx *bolt.Tx, id astrobot.RequestID) (astrobot.Request, error) {
 	v := bucket(tx, bucketRequests).Get(u64(uint64(id)))
 	if v == nil {
-		return astrobot.Request{}, astrobot.Errorf(astrobot.ENotFound, "No request %s.", id)
+		return astrobot.Request{}, astrobot.Errorf(astrobot.ENotFound, "No request %d.", id)
 	}
 	return decodeRequest(id, v)
 }
@@ -430,6 +437,15 @@ func (db *DB) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 		return err
 	}
 	return db.bolt.View(fn)
+}
+
+// batch runs fn in a write transaction shared with concurrent callers
+// (bolt's Batch) after checking ctx. fn may run more than once.
+func (db *DB) batch(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.Batch(fn)
 }
 
 // update runs fn in a write transaction after checking ctx.

@@ -28,9 +28,10 @@ func TestRequestRoundTrip(t *testing.T) {
 	}
 
 	in := astrobot.Request{
+		Kind:      astrobot.KindPeering,
 		Requester: astrobot.Requester{UserID: "U042", TeamID: "T042", ChannelID: "C042"},
 		ClusterID: "cl-prod",
-		Peer: astrobot.Peer{AccountID: "210987654321", Region: "eu-central-1", VPCID: "vpc-0abc12345678def90",
+		Spec: astrobot.PeeringSpec{AccountID: "210987654321", Region: "eu-central-1", VPCID: "vpc-0abc12345678def90",
 			CIDRs: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("100.64.8.0/22")}},
 		Note:     "Snowflake connector, please",
 		Warnings: []string{"100.64.8.0/22 is in the shared address space (RFC 6598)."},
@@ -40,7 +41,7 @@ func TestRequestRoundTrip(t *testing.T) {
 		t.Fatalf("CreateRequest: created=%v err=%v", ok, err)
 	}
 	want := in
-	want.ID, want.Kind, want.Status = 1, astrobot.KindPeering, astrobot.StatusSubmitted
+	want.ID, want.Status = 1, astrobot.StatusSubmitted
 	want.CreatedAt, want.UpdatedAt, want.UpdatedBy = clk.Now(), clk.Now(), "U042"
 	if diff := cmp.Diff(want, created, cmpOpts()); diff != "" {
 		t.Fatalf("CreateRequest returned (-want +got):\n%s", diff)
@@ -52,19 +53,15 @@ func TestRequestRoundTrip(t *testing.T) {
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActNudgeSupport, Actor: "UBOT", Role: astrobot.RoleBot, At: reminded})
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActClaim, Actor: "S1", Role: astrobot.RoleSupport})
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActApprove, Actor: "S1", Role: astrobot.RoleSupport, At: clk.Now()})
-	apply(t, db, 1, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot, PeeringID: "pcx-0aaa1111"})
+	apply(t, db, 1, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot, Resource: "pcx-0aaa1111"})
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActFail, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot, Note: "overlap"})
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActRetry, Actor: "S1", Role: astrobot.RoleSupport, At: clk.Now()})
 	expires := time.Date(2025, 3, 11, 10, 1, 0, 987654321, time.FixedZone("PST", -8*3600))
 	apply(t, db, 1, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot,
-		At: clk.Now().Add(time.Second), PeeringID: "pcx-0123456789abcdef0", ExpiresAt: expires})
+		At: clk.Now().Add(time.Second), Resource: "pcx-0123456789abcdef0", ExpiresAt: expires, Details: map[string]string{"seen": "in us-east-1"}})
 	last := apply(t, db, 1, astrobot.Change{Action: astrobot.ActAlert, Actor: astrobot.ActorBot, Role: astrobot.RoleBot, At: clk.Now().Add(2 * time.Second), Note: "no permission"})
 	card := astrobot.MessageRef{Channel: "CSUPPORT", TS: "1741082400.000100"}
-	pending, err := db.PendingDeliveries(ctx, clk.Now(), 0)
-	if err != nil || len(pending) != 1 {
-		t.Fatalf("PendingDeliveries = %v, %v; want the card of PEER-0001", pending, err)
-	}
-	if err := db.Acknowledge(ctx, []Ack{{Key: pending[0].Key, Card: &card}}); err != nil {
+	if err := db.RecordCard(ctx, 1, card); err != nil {
 		t.Fatal(err)
 	}
 
@@ -125,8 +122,8 @@ func TestRequestNotFound(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, newClock())
 	_, err := db.Request(ctx, 42)
-	if e := wantCode(t, err, astrobot.ENotFound); e.Message != "No request PEER-0042." {
-		t.Errorf("message = %q, want %q", e.Message, "No request PEER-0042.")
+	if e := wantCode(t, err, astrobot.ENotFound); e.Message != "No request 42." {
+		t.Errorf("message = %q, want %q", e.Message, "No request 42.")
 	}
 	_, _, err = db.History(ctx, 42)
 	wantCode(t, err, astrobot.ENotFound)
@@ -216,7 +213,7 @@ func TestCreateRequestConflicts(t *testing.T) {
 	apply(t, db, first.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: "U1", Role: astrobot.RoleRequester})
 	again := create(t, db, peering("U2", "cl-1", "vpc-0000000a", "10.1.0.0/16"))
 	if again.ID == first.ID {
-		t.Errorf("the new request reused %s", first.ID)
+		t.Errorf("the new request reused %d", first.ID)
 	}
 }
 
@@ -249,6 +246,17 @@ func TestIndexes(t *testing.T) {
 		}
 		return ids(rs)
 	}
+	claims := func(cs []astrobot.Claim, err error) []astrobot.RequestID {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []astrobot.RequestID
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		return out
+	}
 	tests := []struct {
 		name string
 		got  []astrobot.RequestID
@@ -269,8 +277,8 @@ func TestIndexes(t *testing.T) {
 			[]astrobot.Status{astrobot.StatusRejected, astrobot.StatusApproved, astrobot.StatusSubmitted}, 5)),
 			[]astrobot.RequestID{1, 2, 3, 4, 5}},
 		{"status without requests", list(db.RequestsByStatus(ctx, []astrobot.Status{astrobot.StatusActive}, 5)), nil},
-		{"open of cl-a", list(openOfCluster(db, ctx, "cl-a")), []astrobot.RequestID{1, 2, 3, 5, 6}},
-		{"open of cl-b", list(openOfCluster(db, ctx, "cl-b")), []astrobot.RequestID{8, 9, 10, 11}},
+		{"open of cl-a", claims(openOfCluster(db, ctx, "cl-a")), []astrobot.RequestID{1, 2, 3, 5, 6}},
+		{"open of cl-b", claims(openOfCluster(db, ctx, "cl-b")), []astrobot.RequestID{8, 9, 10, 11}},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, tt.got); diff != "" {
@@ -297,7 +305,7 @@ func TestIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[0].Status != astrobot.StatusCancelled || got[0].Peer.VPCID != "vpc-0000000c" || got[0].UpdatedBy != "S1" {
+	if got[0].Status != astrobot.StatusCancelled || got[0].Spec.(astrobot.PeeringSpec).VPCID != "vpc-0000000c" || got[0].UpdatedBy != "S1" {
 		t.Errorf("newest request of U2 = %+v", got[0])
 	}
 }
@@ -372,7 +380,7 @@ func TestApply(t *testing.T) {
 		t.Fatalf("cancelled request is open: %+v", got)
 	}
 	if open, err := openOfCluster(db, ctx, "cl-1"); err != nil || len(open) != 0 {
-		t.Errorf("open requests after cancel = %v, %v; want none", ids(open), err)
+		t.Errorf("open requests after cancel = %v, %v; want none", open, err)
 	}
 	if diff := cmp.Diff(owed(t, db, r.ID), outboxNotifications(t, db)); diff != "" {
 		t.Errorf("outbox after cancel (-want +got):\n%s", diff)
@@ -462,7 +470,7 @@ func TestCreateRequestConcurrent(t *testing.T) {
 			if i%4 == 0 && errs[i] == nil {
 				again, created, err := db.CreateRequest(ctx, r, fmt.Sprintf("V%d", i))
 				if err != nil || created || again.ID != got[i].ID {
-					errs[i] = fmt.Errorf("resubmission: id %s, created %v, err %v", again.ID, created, err)
+					errs[i] = fmt.Errorf("resubmission: id %d, created %v, err %v", again.ID, created, err)
 				}
 			}
 		})
@@ -479,7 +487,7 @@ func TestCreateRequestConcurrent(t *testing.T) {
 			t.Fatalf("caller %d: %v", i, err)
 		}
 		if stored.Requester.UserID != fmt.Sprintf("U%d", i) {
-			t.Errorf("%s belongs to %s, want U%d", got[i].ID, stored.Requester.UserID, i)
+			t.Errorf("%d belongs to %s, want U%d", got[i].ID, stored.Requester.UserID, i)
 		}
 		seen = append(seen, got[i].ID)
 	}
@@ -494,7 +502,7 @@ func TestCreateRequestConcurrent(t *testing.T) {
 		t.Errorf("submitted = %d, %v; want %d", counts[astrobot.StatusSubmitted], err, n)
 	}
 	all := outboxEntries(t, db)
-	if st, err := db.OutboxStats(ctx); err != nil || st.Depth != len(all) {
+	if st, err := db.Outbox().Stats(ctx); err != nil || st.Depth != len(all) {
 		t.Errorf("outbox depth = %d, %v; want %d", st.Depth, err, len(all))
 	}
 	total := 0
@@ -505,7 +513,7 @@ func TestCreateRequestConcurrent(t *testing.T) {
 		}
 		total += len(got)
 		if diff := cmp.Diff(owed(t, db, id), got); diff != "" {
-			t.Errorf("outbox entries of %s (-want +got):\n%s", id, diff)
+			t.Errorf("outbox entries of %d (-want +got):\n%s", id, diff)
 		}
 	}
 	if total != len(all) {
@@ -524,18 +532,18 @@ func TestCreateRequestRejectsNUL(t *testing.T) {
 
 // openOfCluster reads the idx_open_cluster entries of a cluster, as the
 // conflict check of CreateRequest does.
-func openOfCluster(db *DB, ctx context.Context, clusterID string) ([]astrobot.Request, error) {
-	var out []astrobot.Request
+func openOfCluster(db *DB, ctx context.Context, clusterID string) ([]astrobot.Claim, error) {
+	var out []astrobot.Claim
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		out, err = openRequestsOfCluster(tx, clusterID)
+		out, err = claimsOnCluster(tx, clusterID)
 		return err
 	})
 	return out, err
 }
 
 // TestOpenIndexFollowsStatus checks that the compact entries the conflict check
-// reads carry the request's current status and peer.
+// reads carry the request's current status and claim.
 func TestOpenIndexFollowsStatus(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, newClock())
@@ -545,7 +553,7 @@ func TestOpenIndexFollowsStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []astrobot.Request{{ID: r.ID, ClusterID: "cl-1", Status: astrobot.StatusApproved, Peer: astrobot.Peer{AccountID: r.Peer.AccountID, VPCID: "vpc-0123456789abcdef0", CIDRs: r.Peer.CIDRs}}}
+	want := []astrobot.Claim{{ID: r.ID, Kind: astrobot.KindPeering, Status: astrobot.StatusApproved, Key: "vpc-0123456789abcdef0 in account 123456789012", Routes: r.Spec.Routes()}}
 	if diff := cmp.Diff(want, open, cmpOpts()); diff != "" {
 		t.Fatalf("open index (-want +got):\n%s", diff)
 	}

@@ -1,6 +1,7 @@
-// Package store keeps astrobot's state in one bbolt file: peering requests and
-// their indexes, the audit events of each request, the transactional outbox of
-// Slack notifications, and the cache of discovered clusters.
+// Package store keeps astrobot's state in one bbolt file: requests of every
+// kind and their indexes, the audit events of each request, the transactional
+// outbox of Slack notifications, the queue of jobs in AWS, and the cache of
+// discovered clusters.
 //
 // Every public method is one bbolt transaction and takes a context first. The
 // package speaks in domain types; what it writes are store-private JSON records,
@@ -8,17 +9,20 @@
 //
 // Buckets and key layouts (id is a request ID as 8 big-endian bytes):
 //
-//	requests          id                        → requestRecord (JSON); IDs come from the bucket's sequence
+//	requests          id                        → requestRecord (JSON, the spec as its kind encodes it); IDs come from the bucket's sequence
 //	events            id + seq (4 bytes BE)     → eventRecord (JSON); seq 0 is the submission
 //	idx_requester     userID + 0x00 + id        → empty
 //	idx_cluster       clusterID + 0x00 + id     → empty
-//	idx_open_cluster  clusterID + 0x00 + id     → openRecord (binary: status, account, VPC, CIDRs); only requests that are Open()
+//	idx_open_cluster  clusterID + 0x00 + id     → the request's claim (binary: kind, status, key, routed CIDRs); only requests that are Open()
 //	idx_status        status + 0x00 + id        → empty
 //	views             Slack view ID             → id; one request per submitted modal
-//	outbox            seq (8 bytes BE)          → outboxRecord (JSON); seq from the bucket's sequence
+//	outbox            seq (8 bytes BE)          → queueRecord (JSON) of a notification; seq from the bucket's sequence
 //	deadletter        the outbox seq            → deadRecord (JSON)
+//	jobs              seq (8 bytes BE)          → queueRecord (JSON) of a job in AWS
+//	deadjobs          the jobs seq              → deadRecord (JSON)
 //	clusters          cluster ID                → clusterRecord (JSON)
 //	meta              "schema"                  → schema version, 8 bytes BE
+//	                  "migration"               → while a migration runs: the next request key to convert
 //	                  "clusters_fetched_at"     → RFC 3339 time of the cached cluster set
 //
 // Index keys sort by their text part, then by ID, so a cursor walks one user's,
@@ -42,7 +46,9 @@ import (
 )
 
 // SchemaVersion is the layout version this package writes and understands.
-const SchemaVersion = 1
+// Version 1 (before connection kinds) had the peering fields in every
+// request record and no jobs queue; Open migrates it (migrate.go).
+const SchemaVersion = 2
 
 // Group commit: CreateRequest goes through bolt's Batch, which runs the calls
 // that arrive together in one transaction with one commit (two fdatasyncs).
@@ -69,6 +75,8 @@ const (
 	bucketViews          = "views"
 	bucketOutbox         = "outbox"
 	bucketDeadletter     = "deadletter"
+	bucketJobs           = "jobs"
+	bucketDeadJobs       = "deadjobs"
 	bucketClusters       = "clusters"
 	bucketMeta           = "meta"
 )
@@ -76,13 +84,14 @@ const (
 // Keys of the meta bucket.
 const (
 	keySchema            = "schema"
+	keyMigration         = "migration"
 	keyClustersFetchedAt = "clusters_fetched_at"
 )
 
 // allBuckets lists every bucket Open creates.
 func allBuckets() []string {
 	return []string{bucketRequests, bucketEvents, bucketIdxRequester, bucketIdxCluster, bucketIdxOpenCluster,
-		bucketIdxStatus, bucketViews, bucketOutbox, bucketDeadletter, bucketClusters, bucketMeta}
+		bucketIdxStatus, bucketViews, bucketOutbox, bucketDeadletter, bucketJobs, bucketDeadJobs, bucketClusters, bucketMeta}
 }
 
 // bucket returns the named bucket of tx; Open has created them all.
@@ -94,7 +103,7 @@ func bucket(tx *bolt.Tx, name string) *bolt.Bucket {
 	b := tx.Bucket([]byte(name))
 	if tx.Writable() {
 		switch name {
-		case bucketRequests, bucketEvents, bucketOutbox, bucketDeadletter:
+		case bucketRequests, bucketEvents, bucketOutbox, bucketDeadletter, bucketJobs, bucketDeadJobs:
 			b.FillPercent = 0.9
 		}
 	}
@@ -117,6 +126,12 @@ type Options struct {
 	// Now is the clock used for creation, update and dead-letter times.
 	// Nil means time.Now.
 	Now func() time.Time
+
+	// For the migration tests: requests converted per transaction (zero
+	// means migrateBatch), and a function called after each migration
+	// transaction commits, with what it did.
+	migrateBatch int
+	afterMigrate func(stage string)
 }
 
 // DB is an open astrobot database. It is safe for concurrent use.
@@ -128,7 +143,9 @@ type DB struct {
 
 // Open opens the database at path, creating the file, its parent directory
 // (mode 0700) and the buckets as needed. It fails after opts.Timeout when
-// another process holds the file, and refuses a file written by a newer schema.
+// another process holds the file, refuses a file written by a newer schema,
+// and migrates one written by an older schema (a migration cut short by a
+// crash goes on at the next Open).
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
@@ -146,27 +163,54 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := bdb.Update(func(tx *bolt.Tx) error { return initSchema(tx, path) }); err != nil {
+	bdb.MaxBatchDelay = maxBatchDelay
+	bdb.MaxBatchSize = maxBatchSize
+	db := &DB{bolt: bdb, path: path, now: opts.Now}
+	if err := db.prepare(opts); err != nil {
 		_ = bdb.Close()
 		return nil, err
 	}
-	bdb.MaxBatchDelay = maxBatchDelay
-	bdb.MaxBatchSize = maxBatchSize
-	return &DB{bolt: bdb, path: path, now: opts.Now}, nil
+	return db, nil
 }
 
-// initSchema checks the schema version, then creates the missing buckets.
-func initSchema(tx *bolt.Tx, path string) error {
-	if meta := bucket(tx, bucketMeta); meta != nil {
-		if v := meta.Get([]byte(keySchema)); v != nil {
-			if len(v) != 8 {
-				return fmt.Errorf("open store %s: the schema version record is damaged (%d bytes); restore a backup", path, len(v))
-			}
-			if n := binary.BigEndian.Uint64(v); n > SchemaVersion {
-				return fmt.Errorf("database %s has schema version %d, newer than the version %d this astrobot understands; run a newer astrobot or restore a backup", path, n, SchemaVersion)
-			}
+// prepare checks the schema version of the file and brings it to
+// SchemaVersion: a new file gets the buckets, an old one is migrated.
+func (db *DB) prepare(opts Options) error {
+	var (
+		version   uint64
+		migrating bool
+		fresh     bool
+	)
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		fresh = tx.Bucket([]byte(bucketRequests)) == nil
+		meta := tx.Bucket([]byte(bucketMeta))
+		if meta == nil {
+			return nil
 		}
+		migrating = meta.Get([]byte(keyMigration)) != nil
+		v := meta.Get([]byte(keySchema))
+		if v == nil {
+			return nil
+		}
+		if len(v) != 8 {
+			return fmt.Errorf("open store %s: the schema version record is damaged (%d bytes); restore a backup", db.path, len(v))
+		}
+		version = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case version > SchemaVersion:
+		return fmt.Errorf("database %s has schema version %d, newer than the version %d this astrobot understands; run a newer astrobot or restore a backup", db.path, version, SchemaVersion)
+	case fresh || version == SchemaVersion && !migrating:
+		return db.bolt.Update(func(tx *bolt.Tx) error { return createBuckets(tx, db.path) })
 	}
+	return db.migrate(opts) // version 1, or a migration to finish
+}
+
+// createBuckets creates the missing buckets and writes the schema version.
+func createBuckets(tx *bolt.Tx, path string) error {
 	for _, name := range allBuckets() {
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 			return fmt.Errorf("open store %s: create bucket %s: %w", path, name, err)

@@ -45,11 +45,12 @@ func peering(user, cluster, vpc string, cidrs ...string) astrobot.Request {
 	r := astrobot.Request{
 		Requester: astrobot.Requester{UserID: user, TeamID: "T1", ChannelID: "C1"},
 		ClusterID: cluster,
-		Peer:      astrobot.Peer{AccountID: "123456789012", Region: "us-east-1", VPCID: vpc},
 	}
+	spec := astrobot.PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: vpc}
 	for _, c := range cidrs {
-		r.Peer.CIDRs = append(r.Peer.CIDRs, netip.MustParsePrefix(c))
+		spec.CIDRs = append(spec.CIDRs, netip.MustParsePrefix(c))
 	}
+	r.Kind, r.Spec = astrobot.KindPeering, spec
 	return r
 }
 
@@ -66,7 +67,7 @@ func create(t testing.TB, db *DB, r astrobot.Request) astrobot.Request {
 	t.Helper()
 	got, created, err := db.CreateRequest(context.Background(), r, "")
 	if err != nil || !created {
-		t.Fatalf("CreateRequest(%s, %s): created=%v, err=%v", r.ClusterID, r.Peer.VPCID, created, err)
+		t.Fatalf("CreateRequest(%s, %s): created=%v, err=%v", r.ClusterID, r.Spec.Key(), created, err)
 	}
 	return got
 }
@@ -76,7 +77,7 @@ func apply(t testing.TB, db *DB, id astrobot.RequestID, c astrobot.Change) astro
 	t.Helper()
 	r, _, err := db.Apply(context.Background(), id, c)
 	if err != nil {
-		t.Fatalf("Apply(%s, %s): %v", id, c.Action, err)
+		t.Fatalf("Apply(%d, %s): %v", id, c.Action, err)
 	}
 	return r
 }
@@ -218,8 +219,9 @@ func TestCanceledContext(t *testing.T) {
 		"Request":             func() error { _, err := db.Request(ctx, 1); return err },
 		"Apply":               func() error { _, _, err := db.Apply(ctx, 1, astrobot.Change{}); return err },
 		"RequestsByRequester": func() error { _, err := db.RequestsByRequester(ctx, "U1", 1); return err },
-		"PendingDeliveries":   func() error { _, err := db.PendingDeliveries(ctx, time.Now(), 1); return err },
-		"Acknowledge":         func() error { return db.Acknowledge(ctx, []Ack{{Key: 1}}) },
+		"Due":                 func() error { _, err := db.Outbox().Due(ctx, time.Now(), 1); return err },
+		"Done":                func() error { return db.Outbox().Done(ctx, 1) },
+		"RecordCard":          func() error { return db.RecordCard(ctx, 1, astrobot.MessageRef{}) },
 		"Backup":              func() error { _, err := db.Backup(ctx, &bytes.Buffer{}); return err },
 		"PutClusters":         func() error { return db.PutClusters(ctx, nil, time.Now()) },
 	}
@@ -276,19 +278,19 @@ func TestBackup(t *testing.T) {
 		}
 		gotReq, gotEvents, err := copyDB.History(ctx, id)
 		if err != nil {
-			t.Fatalf("History(%s) in the backup: %v", id, err)
+			t.Fatalf("History(%d) in the backup: %v", id, err)
 		}
 		if diff := cmp.Diff(wantReq, gotReq, cmpOpts()); diff != "" {
-			t.Errorf("request %s in the backup (-want +got):\n%s", id, diff)
+			t.Errorf("request %d in the backup (-want +got):\n%s", id, diff)
 		}
 		if diff := cmp.Diff(wantEvents, gotEvents); diff != "" {
-			t.Errorf("events of %s in the backup (-want +got):\n%s", id, diff)
+			t.Errorf("events of %d in the backup (-want +got):\n%s", id, diff)
 		}
 	}
 	// The copy continues the sequence of the original.
 	r := create(t, copyDB, peering("U9", "cl-2", "vpc-000000ff", "10.99.0.0/16"))
 	if r.ID != 6 {
-		t.Errorf("next ID in the backup = %s, want PEER-0006", r.ID)
+		t.Errorf("next ID in the backup = %d, want PEER-0006", r.ID)
 	}
 }
 

@@ -26,8 +26,8 @@ func outboxEntries(t testing.TB, db *DB) []entry {
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		return bucket(tx, bucketOutbox).ForEach(func(k, v []byte) error {
 			key := binary.BigEndian.Uint64(k)
-			rec, err := decodeOutbox(key, v)
-			out = append(out, entry{key, rec.notification()})
+			rec, err := decodeQueue(bucketOutbox, key, v)
+			out = append(out, entry{key, astrobot.Notification{RequestID: astrobot.RequestID(rec.RequestID), Kind: astrobot.NotificationKind(rec.Kind), Event: rec.Event}})
 			return err
 		})
 	})
@@ -75,18 +75,18 @@ func entriesOf(all []entry, id astrobot.RequestID) []entry {
 
 func pending(t *testing.T, db *DB, now time.Time, limit int) []entry {
 	t.Helper()
-	ds, err := db.PendingDeliveries(context.Background(), now, limit)
+	ds, err := db.Outbox().Due(context.Background(), now, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []entry
 	for _, d := range ds {
-		out = append(out, entry{d.Key, d.Notification})
+		out = append(out, entry{d.Key, d.Notification()})
 	}
 	return out
 }
 
-func TestPendingDeliveriesOrder(t *testing.T) {
+func TestQueueDueOrder(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	db := openTest(t, clk)
@@ -127,7 +127,7 @@ func TestPendingDeliveriesOrder(t *testing.T) {
 
 	// The delivery carries what rendering needs: the request as it stands,
 	// and the event the notification is about.
-	ds, err := db.PendingDeliveries(ctx, now, 1)
+	ds, err := db.Outbox().Due(ctx, now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestPendingDeliveriesOrder(t *testing.T) {
 	}
 
 	// Delivering a's card lets its next entry go.
-	if err := db.Acknowledge(ctx, []Ack{{Key: ea[0].Key}}); err != nil {
+	if err := db.Outbox().Done(ctx, ea[0].Key); err != nil {
 		t.Fatal(err)
 	}
 	want = []entry{ea[1], eb[0]}
@@ -149,7 +149,7 @@ func TestPendingDeliveriesOrder(t *testing.T) {
 
 	// A deferred card holds back all of b, and only b.
 	retry := now.Add(time.Minute)
-	if err := db.Defer(ctx, eb[0].Key, retry, "ratelimited"); err != nil {
+	if err := db.Outbox().Retry(ctx, eb[0].Key, retry, "ratelimited"); err != nil {
 		t.Fatal(err)
 	}
 	want = []entry{ea[1]}
@@ -159,23 +159,23 @@ func TestPendingDeliveriesOrder(t *testing.T) {
 	if diff := cmp.Diff(want, pending(t, db, retry.Add(-time.Nanosecond), 0)); diff != "" {
 		t.Errorf("pending just before b's retry (-want +got):\n%s", diff)
 	}
-	ds, err = db.PendingDeliveries(ctx, retry, 0)
+	ds, err = db.Outbox().Due(ctx, retry, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ds) != 2 || ds[1].Key != eb[0].Key || ds[1].Attempts != 1 || ds[1].LastError != "ratelimited" || !ds[1].NotBefore.Equal(retry) {
 		t.Errorf("pending at b's retry time = %+v; want a's next entry, then b's card with 1 attempt", ds)
 	}
-	if err := db.Defer(ctx, eb[0].Key, retry, "ratelimited again"); err != nil {
+	if err := db.Outbox().Retry(ctx, eb[0].Key, retry, "ratelimited again"); err != nil {
 		t.Fatal(err)
 	}
-	if ds, err := db.PendingDeliveries(ctx, retry, 0); err != nil || len(ds) != 2 || ds[1].Attempts != 2 || ds[1].LastError != "ratelimited again" {
+	if ds, err := db.Outbox().Due(ctx, retry, 0); err != nil || len(ds) != 2 || ds[1].Attempts != 2 || ds[1].LastError != "ratelimited again" {
 		t.Errorf("after second Defer: %+v, %v", ds, err)
 	}
-	wantCode(t, db.Defer(ctx, 999, retry, "x"), astrobot.ENotFound)
+	wantCode(t, db.Outbox().Retry(ctx, 999, retry, "x"), astrobot.ENotFound)
 }
 
-func TestAcknowledgeSetsCard(t *testing.T) {
+func TestRecordCard(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	db := openTest(t, clk)
@@ -189,11 +189,14 @@ func TestAcknowledgeSetsCard(t *testing.T) {
 	}
 
 	card := astrobot.MessageRef{Channel: "CSUP", TS: "1.000100"}
-	acks := []Ack{{Key: submitted[0].Key, Card: &card}}
-	for _, e := range submitted[1:] {
-		acks = append(acks, Ack{Key: e.Key})
+	if err := db.RecordCard(ctx, r.ID, card); err != nil {
+		t.Fatal(err)
 	}
-	if err := db.Acknowledge(ctx, acks); err != nil {
+	var keys []uint64
+	for _, e := range submitted {
+		keys = append(keys, e.Key)
+	}
+	if err := db.Outbox().Done(ctx, keys...); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Request(ctx, r.ID)
@@ -203,32 +206,36 @@ func TestAcknowledgeSetsCard(t *testing.T) {
 	if got.Card != card {
 		t.Errorf("Card = %+v, want %+v", got.Card, card)
 	}
-	// Acknowledging does not touch the audit fields.
-	if got.Status != astrobot.StatusApproved || got.UpdatedBy != "S1" {
+	// Recording the card does not touch the audit fields.
+	if got.Status != astrobot.StatusApproved || got.UpdatedBy != "S1" || !got.UpdatedAt.Equal(clk.Now()) {
 		t.Errorf("request after ack = %+v", got)
 	}
 	if diff := cmp.Diff(approved, outboxEntries(t, db)); diff != "" {
 		t.Errorf("outbox after acknowledging the submission (-want +got):\n%s", diff)
 	}
 
-	// A later card acknowledgement keeps the first card; acks are idempotent.
+	// A later card keeps the first; removing done entries is idempotent.
 	other := astrobot.MessageRef{Channel: "CSUP", TS: "2.000200"}
-	acks = []Ack{{Key: approved[0].Key, Card: &other}, {Key: submitted[0].Key, Card: &other}}
-	for _, e := range approved[1:] {
-		acks = append(acks, Ack{Key: e.Key}, Ack{Key: e.Key})
+	if err := db.RecordCard(ctx, r.ID, other); err != nil {
+		t.Fatal(err)
 	}
-	if err := db.Acknowledge(ctx, acks); err != nil {
+	keys = keys[:0]
+	for _, e := range append(approved, submitted...) {
+		keys = append(keys, e.Key, e.Key)
+	}
+	if err := db.Outbox().Done(ctx, keys...); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := db.Request(ctx, r.ID); err != nil || got.Card != card {
 		t.Errorf("Card = %+v, %v; want the first card %+v kept", got.Card, err, card)
 	}
-	if st, err := db.OutboxStats(ctx); err != nil || st.Depth != 0 {
+	if st, err := db.Outbox().Stats(ctx); err != nil || st.Depth != 0 {
 		t.Errorf("outbox depth = %d, %v; want 0", st.Depth, err)
 	}
-	if err := db.Acknowledge(ctx, nil); err != nil {
-		t.Errorf("Acknowledge(nil) = %v", err)
+	if err := db.Outbox().Done(ctx); err != nil {
+		t.Errorf("Done() = %v", err)
 	}
+	wantCode(t, db.RecordCard(ctx, 999, card), astrobot.ENotFound)
 }
 
 func TestDeadLetterAndStats(t *testing.T) {
@@ -236,8 +243,8 @@ func TestDeadLetterAndStats(t *testing.T) {
 	clk := newClock()
 	db := openTest(t, clk)
 
-	st, err := db.OutboxStats(ctx)
-	if err != nil || st != (OutboxStats{}) {
+	st, err := db.Outbox().Stats(ctx)
+	if err != nil || st != (QueueStats{}) {
 		t.Fatalf("OutboxStats of an empty store = %+v, %v", st, err)
 	}
 
@@ -246,28 +253,28 @@ func TestDeadLetterAndStats(t *testing.T) {
 	clk.Advance(time.Minute)
 	create(t, db, peering("U2", "cl-1", "vpc-0000000b", "10.2.0.0/16"))
 	all := outboxEntries(t, db)
-	st, err = db.OutboxStats(ctx)
+	st, err = db.Outbox().Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(OutboxStats{Depth: len(all), Oldest: first}, st); diff != "" {
+	if diff := cmp.Diff(QueueStats{Depth: len(all), Oldest: first}, st); diff != "" {
 		t.Errorf("OutboxStats (-want +got):\n%s", diff)
 	}
 
 	clk.Advance(time.Minute)
 	mine := entriesOf(all, r.ID)
-	if err := db.DeadLetter(ctx, mine[0].Key, "channel_not_found"); err != nil {
+	if err := db.Outbox().DeadLetter(ctx, mine[0].Key, "channel_not_found"); err != nil {
 		t.Fatal(err)
 	}
 	// The next entry of the request may go now.
 	if got := pending(t, db, clk.Now(), 0); len(got) != 2 || got[0] != mine[1] {
 		t.Errorf("pending after dead letter = %+v; want %+v first", got, mine[1])
 	}
-	st, err = db.OutboxStats(ctx)
+	st, err = db.Outbox().Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(OutboxStats{Depth: len(all) - 1, Oldest: first, DeadLetters: 1}, st); diff != "" {
+	if diff := cmp.Diff(QueueStats{Depth: len(all) - 1, Oldest: first, DeadLetters: 1}, st); diff != "" {
 		t.Errorf("OutboxStats after dead letter (-want +got):\n%s", diff)
 	}
 
@@ -279,12 +286,58 @@ func TestDeadLetterAndStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantDead := deadRecord{
-		outboxRecord: outboxRecord{RequestID: uint64(r.ID), Kind: string(mine[0].Notification.Kind), Event: 0, CreatedAt: first},
+		queueRecord: queueRecord{RequestID: uint64(r.ID), Kind: string(mine[0].Notification.Kind), Event: 0, CreatedAt: first},
 		Reason:       "channel_not_found",
 		DeadAt:       clk.Now(),
 	}
 	if diff := cmp.Diff(wantDead, dead, cmp.AllowUnexported(deadRecord{})); diff != "" {
 		t.Errorf("dead letter (-want +got):\n%s", diff)
 	}
-	wantCode(t, db.DeadLetter(ctx, mine[0].Key, "again"), astrobot.ENotFound)
+	letters, err := db.Outbox().DeadLetters(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLetters := []DeadLetter{{Key: mine[0].Key, RequestID: r.ID, Kind: string(mine[0].Notification.Kind), CreatedAt: first,
+		Reason: "channel_not_found", DeadAt: clk.Now()}}
+	if diff := cmp.Diff(wantLetters, letters); diff != "" {
+		t.Errorf("DeadLetters (-want +got):\n%s", diff)
+	}
+	wantCode(t, db.Outbox().DeadLetter(ctx, mine[0].Key, "again"), astrobot.ENotFound)
+}
+
+// TestCancelQueuesCleanupJob checks that cancelling a request that holds an
+// AWS resource owes a cleanup job, in the jobs queue and not in the outbox,
+// written with the cancellation; and that one without a resource owes none.
+func TestCancelQueuesCleanupJob(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	db := openTest(t, clk)
+	made := create(t, db, peering("U1", "cl-1", "vpc-0000000a", "10.1.0.0/16"))
+	bare := create(t, db, peering("U1", "cl-1", "vpc-0000000b", "10.2.0.0/16"))
+	apply(t, db, made.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: "S1", Role: astrobot.RoleSupport})
+	apply(t, db, made.ID, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot, Resource: "pcx-0aaa1111"})
+	if jobs, err := db.Jobs().Due(ctx, clk.Now(), 0); err != nil || len(jobs) != 0 {
+		t.Fatalf("jobs before any cancel = %+v, %v", jobs, err)
+	}
+	apply(t, db, bare.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: "U1", Role: astrobot.RoleRequester})
+	apply(t, db, made.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: "U1", Role: astrobot.RoleRequester})
+	jobs, err := db.Jobs().Due(ctx, clk.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].Job() != (astrobot.Job{RequestID: made.ID, Kind: astrobot.JobCleanup, Event: 3}) ||
+		jobs[0].Request.Resource != "pcx-0aaa1111" || jobs[0].Event.Action != astrobot.ActCancel {
+		t.Fatalf("jobs = %+v; want the cleanup of %d's pcx-0aaa1111", jobs, made.ID)
+	}
+	for _, n := range outboxNotifications(t, db) {
+		if string(n.Kind) == string(astrobot.JobCleanup) {
+			t.Errorf("the outbox holds a cleanup: %+v", n)
+		}
+	}
+	if err := db.Jobs().Done(ctx, jobs[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := db.Jobs().Stats(ctx); err != nil || st.Depth != 0 {
+		t.Errorf("jobs after Done = %+v, %v", st, err)
+	}
 }
