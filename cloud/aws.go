@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -15,12 +14,8 @@ import (
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 )
 
 // Default tag keys of cluster VPCs.
@@ -92,28 +87,11 @@ func NewAWS(cfg aws.Config, opts AWSOptions) *AWS {
 	if len(regions) == 0 && cfg.Region != "" {
 		regions = []string{cfg.Region}
 	}
-	creds := map[string]aws.CredentialsProvider{defaultAccount: cfg.Credentials}
-	accounts := []string{defaultAccount}
-	if len(opts.Roles) > 0 {
-		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
-			if o.Region == "" && len(regions) > 0 {
-				o.Region = regions[0]
-			}
-		})
-		for _, account := range slices.Sorted(maps.Keys(opts.Roles)) {
-			accounts = append(accounts, account)
-			creds[account] = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, opts.Roles[account], func(o *stscreds.AssumeRoleOptions) {
-				o.RoleSessionName = "astrobot"
-			}))
-		}
-	}
+	clients := NewClients(cfg, opts.Roles)
+	accounts := append([]string{defaultAccount}, slices.Sorted(maps.Keys(opts.Roles))...)
 	for _, account := range accounts {
 		for _, region := range regions {
-			client := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-				o.Region = region
-				o.Credentials = creds[account]
-			})
-			a.targets = append(a.targets, target{account: account, region: region, client: client})
+			a.targets = append(a.targets, target{account: account, region: region, client: clients.EC2(account, region)})
 		}
 	}
 	return a
@@ -302,44 +280,4 @@ func natIPs(ctx context.Context, client *ec2.Client, clusters []astrobot.Cluster
 		slices.SortFunc(list, netip.Addr.Compare)
 	}
 	return ips, nil
-}
-
-// lookupError classifies a failed look-up: the level to log it at, the AWS
-// error code (or a word for errors without one), and the error for the user.
-func lookupError(err error) (slog.Level, string, error) {
-	var apiErr smithy.APIError
-	var netErr net.Error
-	var opErr *net.OpError
-	switch {
-	case errors.As(err, &apiErr):
-		code := apiErr.ErrorCode()
-		switch {
-		case isThrottle(code):
-			return slog.LevelWarn, code, astrobot.Errorf(astrobot.EInternal, "AWS is throttling cluster look-ups right now; try again in a minute.")
-		case isDenied(code):
-			return slog.LevelError, code, astrobot.Errorf(astrobot.EInternal, "astrobot is not allowed to look up clusters in AWS; ask the astrobot operators to check its AWS permissions.")
-		}
-		return slog.LevelError, code, astrobot.Errorf(astrobot.EInternal, "Looking up clusters in AWS failed; try again in a few minutes, and tell the support team if it keeps failing.")
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		return slog.LevelWarn, "timeout", astrobot.Errorf(astrobot.EInternal, "AWS did not answer the cluster look-up in time; try again in a minute.")
-	case errors.Is(err, context.Canceled):
-		return slog.LevelWarn, "cancelled", astrobot.Errorf(astrobot.EInternal, "The cluster look-up was stopped before AWS answered; try again in a minute.")
-	case errors.As(err, &opErr):
-		return slog.LevelError, "unreachable", astrobot.Errorf(astrobot.EInternal, "astrobot could not reach AWS to look up clusters; try again in a few minutes.")
-	}
-	return slog.LevelError, "unknown", astrobot.Errorf(astrobot.EInternal, "Looking up clusters in AWS failed; try again in a few minutes, and tell the support team if it keeps failing.")
-}
-
-func isThrottle(code string) bool {
-	_, ok := retry.DefaultThrottleErrorCodes[code]
-	return ok
-}
-
-func isDenied(code string) bool {
-	switch code {
-	case "UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "AuthFailure",
-		"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException":
-		return true
-	}
-	return false
 }

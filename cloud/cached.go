@@ -134,6 +134,16 @@ func (c *Cached) Clusters(ctx context.Context) ([]astrobot.Cluster, error) {
 	return wait(ctx, f)
 }
 
+// Cluster returns the current cluster with the given ID, or an ENotFound
+// error; it waits as Clusters does.
+func (c *Cached) Cluster(ctx context.Context, id string) (astrobot.Cluster, error) {
+	cs, err := c.Clusters(ctx)
+	if err != nil {
+		return astrobot.Cluster{}, err
+	}
+	return clusterByID(cs, id)
+}
+
 // Refresh fetches the clusters now, or joins the refresh under way, and waits
 // for it: for start-up warm-up and for an operator who asks. Its errors are
 // those of Clusters.

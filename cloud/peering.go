@@ -7,35 +7,44 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 )
 
-// AWS status codes of a peering connection: the values of Peering.Status.
+// PeeringState is the AWS status code of a peering connection.
+type PeeringState string
+
+// The AWS status codes of a peering connection.
 const (
-	PeeringInitiating   = "initiating-request"
-	PeeringPending      = "pending-acceptance"
-	PeeringProvisioning = "provisioning"
-	PeeringActive       = "active"
-	PeeringFailed       = "failed"
-	PeeringExpired      = "expired"
-	PeeringRejected     = "rejected"
-	PeeringDeleting     = "deleting"
-	PeeringDeleted      = "deleted"
+	PeeringInitiating   PeeringState = "initiating-request"
+	PeeringPending      PeeringState = "pending-acceptance"
+	PeeringProvisioning PeeringState = "provisioning"
+	PeeringActive       PeeringState = "active"
+	PeeringFailed       PeeringState = "failed"
+	PeeringExpired      PeeringState = "expired"
+	PeeringRejected     PeeringState = "rejected"
+	PeeringDeleting     PeeringState = "deleting"
+	PeeringDeleted      PeeringState = "deleted"
 )
+
+// Ended reports whether a peering connection in state s is over: failed,
+// rejected, expired, deleting or deleted. It carries no traffic and never will.
+func (s PeeringState) Ended() bool {
+	switch s {
+	case PeeringFailed, PeeringRejected, PeeringExpired, PeeringDeleting, PeeringDeleted:
+		return true
+	}
+	return false
+}
 
 // Tags astrobot puts on the peering connections it creates, besides
 // DefaultClusterTag and Name.
@@ -70,21 +79,16 @@ type PeeringOptions struct {
 // Peerings makes and tends VPC peering connections from cluster VPCs to
 // customer VPCs. It is safe for concurrent use.
 type Peerings struct {
-	cfg    aws.Config
-	roles  map[string]string
-	logger *slog.Logger
-	now    func() time.Time
-
-	mu      sync.Mutex
-	clients map[clientKey]*ec2.Client
+	clients *Clients
+	failer  Failer
+	logger  *slog.Logger
+	now     func() time.Time
 }
-
-type clientKey struct{ account, region string }
 
 // Peering is the state of a peering connection as AWS reports it.
 type Peering struct {
-	ID            string         // pcx-…
-	Status        string         // AWS status code: one of the Peering* constants
+	ID            string // pcx-…
+	Status        PeeringState
 	Message       string         // AWS status message
 	ExpiresAt     time.Time      // when a pending connection expires; zero if unknown
 	AccepterCIDRs []netip.Prefix // every CIDR block of the customer VPC, as AWS sees it
@@ -95,43 +99,25 @@ type Peering struct {
 // each account and region are made on first use; credentials of assumed roles
 // are cached and refreshed before they expire.
 func NewPeerings(cfg aws.Config, opts PeeringOptions) *Peerings {
-	p := &Peerings{
-		cfg:     cfg,
-		roles:   maps.Clone(opts.Roles),
-		logger:  opts.Logger,
-		now:     opts.Now,
-		clients: make(map[clientKey]*ec2.Client),
-	}
+	p := &Peerings{clients: NewClients(cfg, opts.Roles), logger: opts.Logger, now: opts.Now}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
 	if p.now == nil {
 		p.now = time.Now
 	}
+	p.failer = Failer{Clients: p.clients, Logger: p.logger, Prefix: "peering"}
 	return p
 }
 
 // target returns the client acting in account and region.
 func (p *Peerings) target(account, region string) target {
-	key := clientKey{account, region}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	client, ok := p.clients[key]
-	if !ok {
-		creds := p.cfg.Credentials
-		if role, ok := p.roles[account]; ok {
-			stsClient := sts.NewFromConfig(p.cfg, func(o *sts.Options) { o.Region = region })
-			creds = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, role, func(o *stscreds.AssumeRoleOptions) {
-				o.RoleSessionName = "astrobot"
-			}))
-		}
-		client = ec2.NewFromConfig(p.cfg, func(o *ec2.Options) {
-			o.Region = region
-			o.Credentials = creds
-		})
-		p.clients[key] = client
-	}
-	return target{account: account, region: region, client: client}
+	return target{account: account, region: region, client: p.clients.EC2(account, region)}
+}
+
+// fail reports a failed call of the attempt to do what in tg.
+func (p *Peerings) fail(ctx context.Context, tg target, what string, err error, attrs ...any) error {
+	return p.failer.Fail(ctx, tg.account, tg.region, what, err, attrs...)
 }
 
 // Create makes the peering connection from the VPC of cluster to the peer VPC
@@ -144,7 +130,8 @@ func (p *Peerings) target(account, region string) target {
 // expiration time (moto does not), ExpiresAt is Now plus the 7 days AWS allows.
 func (p *Peerings) Create(ctx context.Context, cluster astrobot.Cluster, r astrobot.Request, attempt int) (Peering, error) {
 	tg := p.target(cluster.AccountID, cluster.Region)
-	log := []any{"request", r.ID.String(), "cluster", cluster.ID}
+	spec, _ := r.Spec.(astrobot.PeeringSpec)
+	log := []any{"request", r.Ref(), "cluster", cluster.ID}
 	existing, err := p.findCreated(ctx, tg, cluster, r, attempt)
 	if err != nil {
 		return Peering{}, p.fail(ctx, tg, "look up peering connections", err, log...)
@@ -155,16 +142,16 @@ func (p *Peerings) Create(ctx context.Context, cluster astrobot.Cluster, r astro
 	}
 
 	tags := []types.Tag{
-		{Key: aws.String(requestTag), Value: aws.String(r.ID.String())},
+		{Key: aws.String(requestTag), Value: aws.String(r.Ref())},
 		{Key: aws.String(attemptTag), Value: aws.String(strconv.Itoa(attempt))},
 		{Key: aws.String(DefaultClusterTag), Value: aws.String(cluster.ID)},
-		{Key: aws.String("Name"), Value: aws.String(r.ID.String())},
+		{Key: aws.String("Name"), Value: aws.String(r.Ref())},
 	}
 	out, err := tg.client.CreateVpcPeeringConnection(ctx, &ec2.CreateVpcPeeringConnectionInput{
 		VpcId:             aws.String(cluster.VPCID),
-		PeerOwnerId:       aws.String(r.Peer.AccountID),
-		PeerRegion:        aws.String(r.Peer.Region),
-		PeerVpcId:         aws.String(r.Peer.VPCID),
+		PeerOwnerId:       aws.String(spec.AccountID),
+		PeerRegion:        aws.String(spec.Region),
+		PeerVpcId:         aws.String(spec.VPCID),
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVpcPeeringConnection, Tags: tags}},
 	})
 	if err != nil {
@@ -178,7 +165,7 @@ func (p *Peerings) Create(ctx context.Context, cluster astrobot.Cluster, r astro
 		pc.ExpiresAt = p.now().Add(pendingLifetime)
 	}
 	p.logger.InfoContext(ctx, "peering: created a connection", append(log, "pcx", pc.ID, "status", pc.Status,
-		"account", tg.account, "region", tg.region, "peer_account", r.Peer.AccountID, "peer_region", r.Peer.Region, "peer_vpc", r.Peer.VPCID)...)
+		"account", tg.account, "region", tg.region, "peer_account", spec.AccountID, "peer_region", spec.Region, "peer_vpc", spec.VPCID)...)
 	return pc, nil
 }
 
@@ -186,7 +173,8 @@ func (p *Peerings) Create(ctx context.Context, cluster astrobot.Cluster, r astro
 // request, attempt and VPCs and that has not ended, or nil. moto ignores
 // describe filters, so the tags and VPCs are checked here too.
 func (p *Peerings) findCreated(ctx context.Context, tg target, cluster astrobot.Cluster, r astrobot.Request, attempt int) (*Peering, error) {
-	want := map[string]string{requestTag: r.ID.String(), attemptTag: strconv.Itoa(attempt)}
+	want := map[string]string{requestTag: r.Ref(), attemptTag: strconv.Itoa(attempt)}
+	peerVPC := r.Spec.(astrobot.PeeringSpec).VPCID
 	filters := []types.Filter{{Name: aws.String("requester-vpc-info.vpc-id"), Values: []string{cluster.VPCID}}}
 	for _, k := range slices.Sorted(maps.Keys(want)) {
 		filters = append(filters, types.Filter{Name: aws.String("tag:" + k), Values: []string{want[k]}})
@@ -207,10 +195,10 @@ func (p *Peerings) findCreated(ctx context.Context, tg target, cluster astrobot.
 				tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 			}
 			if tags[requestTag] != want[requestTag] || tags[attemptTag] != want[attemptTag] ||
-				vpcOf(c.RequesterVpcInfo) != cluster.VPCID || vpcOf(c.AccepterVpcInfo) != r.Peer.VPCID {
+				vpcOf(c.RequesterVpcInfo) != cluster.VPCID || vpcOf(c.AccepterVpcInfo) != peerVPC {
 				continue
 			}
-			if pc := p.peering(c); !ended(pc.Status) {
+			if pc := p.peering(c); !pc.Status.Ended() {
 				found = append(found, pc)
 			}
 		}
@@ -221,7 +209,7 @@ func (p *Peerings) findCreated(ctx context.Context, tg target, cluster astrobot.
 	slices.SortFunc(found, func(a, b Peering) int { return cmp.Compare(a.ID, b.ID) })
 	if len(found) > 1 {
 		p.logger.WarnContext(ctx, "peering: more than one live connection carries the same request and attempt; using the first",
-			"request", r.ID.String(), "attempt", attempt, "pcx", found[0].ID, "others", len(found)-1, "account", tg.account, "region", tg.region)
+			"request", r.Ref(), "attempt", attempt, "pcx", found[0].ID, "others", len(found)-1, "account", tg.account, "region", tg.region)
 	}
 	return &found[0], nil
 }
@@ -233,21 +221,11 @@ func vpcOf(info *types.VpcPeeringConnectionVpcInfo) string {
 	return aws.ToString(info.VpcId)
 }
 
-// ended reports whether a peering connection in AWS status s is over: failed,
-// rejected, expired, deleting or deleted. It carries no traffic and never will.
-func ended(status string) bool {
-	switch status {
-	case PeeringFailed, PeeringRejected, PeeringExpired, PeeringDeleting, PeeringDeleted:
-		return true
-	}
-	return false
-}
-
 // peering converts what AWS says about a connection.
 func (p *Peerings) peering(c types.VpcPeeringConnection) Peering {
 	pc := Peering{ID: aws.ToString(c.VpcPeeringConnectionId), ExpiresAt: aws.ToTime(c.ExpirationTime)}
 	if c.Status != nil {
-		pc.Status, pc.Message = string(c.Status.Code), aws.ToString(c.Status.Message)
+		pc.Status, pc.Message = PeeringState(c.Status.Code), aws.ToString(c.Status.Message)
 	}
 	if info := c.AccepterVpcInfo; info != nil {
 		blocks := []string{aws.ToString(info.CidrBlock)}
@@ -339,17 +317,18 @@ func describeByFilter(ctx context.Context, client *ec2.Client, ids []string) ([]
 }
 
 // Configure does the Astro side of the active peering connection
-// r.PeeringID: a route to every CIDR of r.Peer through the connection in every
+// r.Resource: a route to every customer CIDR through the connection in every
 // route table of the cluster VPC, and DNS resolution of the customer VPC's
 // private names from the cluster VPC. Running it again changes nothing. A route
 // to one of the CIDRs that goes elsewhere is an EConflict error naming the
 // route table, the CIDR and where the route goes; astrobot never replaces it.
 func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r astrobot.Request) error {
-	if r.PeeringID == "" {
-		return astrobot.Errorf(astrobot.EInvalid, "%s has no peering connection yet: create it before setting up routes.", r.ID)
+	if r.Resource == "" {
+		return astrobot.Errorf(astrobot.EInvalid, "%s has no peering connection yet: create it before setting up routes.", r.Ref())
 	}
+	pcx := r.Resource
 	tg := p.target(cluster.AccountID, cluster.Region)
-	log := []any{"request", r.ID.String(), "cluster", cluster.ID, "pcx", r.PeeringID}
+	log := []any{"request", r.Ref(), "cluster", cluster.ID, "pcx", pcx}
 	tables, err := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{
 		Filters:    []types.Filter{{Name: aws.String("vpc-id"), Values: []string{cluster.VPCID}}},
 		MaxResults: aws.Int32(routeTablePageSize),
@@ -368,24 +347,24 @@ func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r as
 	var missing []plannedRoute
 	for _, t := range tables {
 		table := aws.ToString(t.RouteTableId)
-		for _, cidr := range r.Peer.CIDRs {
+		for _, cidr := range r.Spec.Routes() {
 			to, ok := routeTo(t, cidr)
 			if !ok {
 				missing = append(missing, plannedRoute{table, cidr})
 				continue
 			}
-			if err := routeConflict(tg, cluster, table, cidr, to, r.PeeringID); err != nil {
+			if err := routeConflict(tg, cluster, table, cidr, to, pcx); err != nil {
 				return err
 			}
 		}
 	}
 	for _, m := range missing {
-		if err := p.addRoute(ctx, tg, cluster, m, r.PeeringID); err != nil {
+		if err := p.addRoute(ctx, tg, cluster, m, pcx); err != nil {
 			return err
 		}
 	}
 	_, err = tg.client.ModifyVpcPeeringConnectionOptions(ctx, &ec2.ModifyVpcPeeringConnectionOptionsInput{
-		VpcPeeringConnectionId:            aws.String(r.PeeringID),
+		VpcPeeringConnectionId:            aws.String(pcx),
 		RequesterPeeringConnectionOptions: &types.PeeringConnectionOptionsRequest{AllowDnsResolutionFromRemoteVpc: aws.Bool(true)},
 	})
 	if err != nil {
@@ -490,7 +469,7 @@ func (p *Peerings) Delete(ctx context.Context, cluster astrobot.Cluster, pcxID s
 		if derr != nil {
 			return derr
 		}
-		if ended(got[pcxID].Status) {
+		if got[pcxID].Status.Ended() {
 			return nil
 		}
 	}
@@ -531,92 +510,10 @@ func Explain(p Peering) string {
 	return s
 }
 
-// IsPermission reports whether err comes from AWS refusing astrobot's
-// credentials or permissions. Retrying will not help until someone changes
-// the IAM policies.
-func IsPermission(err error) bool {
-	apiErr, ok := errors.AsType[smithy.APIError](err)
-	return ok && isDenied(apiErr.ErrorCode())
-}
-
-// IsThrottle reports whether err comes from AWS throttling astrobot's calls,
-// even after the SDK's retries. Trying again later will help.
-func IsThrottle(err error) bool {
-	apiErr, ok := errors.AsType[smithy.APIError](err)
-	return ok && isThrottle(apiErr.ErrorCode())
-}
-
 // isNotFound reports whether err is AWS not knowing a peering connection. AWS
 // spells the code InvalidVpcPeeringConnectionID.NotFound, moto
 // InvalidVpcPeeringConnectionId.NotFound.
 func isNotFound(err error) bool {
 	apiErr, ok := errors.AsType[smithy.APIError](err)
 	return ok && strings.EqualFold(apiErr.ErrorCode(), "InvalidVpcPeeringConnectionID.NotFound")
-}
-
-// fail logs a failed AWS call once, with the AWS error code, account and
-// region, and returns an EInternal *astrobot.Error whose message tells support
-// what happened and what to do, wrapping err so that IsPermission and
-// IsThrottle see it. what names the action in a sentence: "add routes".
-func (p *Peerings) fail(ctx context.Context, tg target, what string, err error, attrs ...any) error {
-	level, code, msg := p.classify(tg, what, err)
-	p.logger.Log(ctx, level, "peering: AWS call failed",
-		append([]any{"op", what, "account", tg.account, "region", tg.region, "code", code, "err", err}, attrs...)...)
-	return fmt.Errorf("%w (%w)", &astrobot.Error{Code: astrobot.EInternal, Message: msg}, err)
-}
-
-// classify returns the level to log err at, the AWS error code (or a word for
-// errors without one) and the sentence for support.
-func (p *Peerings) classify(tg target, what string, err error) (slog.Level, string, string) {
-	where := fmt.Sprintf("account %s, %s", tg.account, tg.region)
-	apiErr, isAPI := errors.AsType[smithy.APIError](err)
-	netErr, isNet := errors.AsType[net.Error](err)
-	_, isOp := errors.AsType[*net.OpError](err)
-	switch {
-	case isAPI:
-		code := apiErr.ErrorCode()
-		op := innermostOperation(err)
-		switch {
-		case isDenied(code) && op != nil && op.Service() == sts.ServiceID:
-			return slog.LevelError, code, fmt.Sprintf("astrobot may not assume the role %s to act in account %s (%s): let its credentials call sts:AssumeRole on that role, and let the role's trust policy admit them.",
-				p.roles[tg.account], tg.account, code)
-		case isDenied(code):
-			return slog.LevelError, code, fmt.Sprintf("astrobot may not %s in %s (%s): grant %s to the AWS identity astrobot uses there.", what, where, code, iamActions(op))
-		case isThrottle(code):
-			return slog.LevelWarn, code, fmt.Sprintf("AWS is throttling astrobot in %s (%s), so it could not %s; try again in a minute.", where, code, what)
-		}
-		reason := cmp.Or(strings.TrimSuffix(apiErr.ErrorMessage(), "."), "no reason given")
-		return slog.LevelError, code, fmt.Sprintf("AWS refused to %s in %s (%s): %s.", what, where, code, reason)
-	case errors.Is(err, context.DeadlineExceeded) || (isNet && netErr.Timeout()):
-		return slog.LevelWarn, "timeout", fmt.Sprintf("AWS did not answer in time when astrobot tried to %s in %s; try again in a minute.", what, where)
-	case errors.Is(err, context.Canceled):
-		return slog.LevelWarn, "cancelled", fmt.Sprintf("astrobot stopped before AWS answered while it tried to %s in %s; try again in a minute.", what, where)
-	case isOp:
-		return slog.LevelError, "unreachable", fmt.Sprintf("astrobot could not reach AWS to %s in %s; try again in a few minutes.", what, where)
-	}
-	return slog.LevelError, "unknown", fmt.Sprintf("astrobot could not %s in %s; try again in a few minutes, and tell the astrobot operators if it keeps failing.", what, where)
-}
-
-// innermostOperation returns the innermost SDK operation of err's chain: the
-// STS AssumeRole call when fetching role credentials failed, or nil.
-func innermostOperation(err error) *smithy.OperationError {
-	var last *smithy.OperationError
-	for {
-		op, ok := errors.AsType[*smithy.OperationError](err)
-		if !ok {
-			return last
-		}
-		last, err = op, op.Err
-	}
-}
-
-// iamActions names the IAM actions the failed EC2 operation needs.
-func iamActions(op *smithy.OperationError) string {
-	switch {
-	case op == nil:
-		return "the EC2 permissions astrobot needs"
-	case op.Operation() == "CreateVpcPeeringConnection":
-		return "ec2:CreateVpcPeeringConnection and ec2:CreateTags"
-	}
-	return "ec2:" + op.Operation()
 }

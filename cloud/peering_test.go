@@ -135,7 +135,7 @@ func TestPeeringMoto(t *testing.T) {
 	cluster := astrobot.Cluster{ID: "clx-1", Name: "acme-prod", Organization: "acme", Region: astroRegion, AccountID: astro, VPCID: clusterVPC,
 		CIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
 	req := astrobot.Request{ID: 42, Kind: astrobot.KindPeering, ClusterID: cluster.ID,
-		Peer: astrobot.Peer{AccountID: customer, Region: peerRegion, VPCID: peerVPC, CIDRs: peerCIDRs}}
+		Spec: astrobot.PeeringSpec{AccountID: customer, Region: peerRegion, VPCID: peerVPC, CIDRs: peerCIDRs}}
 
 	// astrobot's own credentials act as a third account and reach the Astro
 	// account through a role, as in production.
@@ -169,7 +169,7 @@ func TestPeeringMoto(t *testing.T) {
 	if !ok {
 		t.Fatalf("Create returned %s, which AWS does not list", first.ID)
 	}
-	if c.Status == nil || string(c.Status.Code) != cloud.PeeringPending {
+	if c.Status == nil || cloud.PeeringState(c.Status.Code) != cloud.PeeringPending {
 		t.Errorf("status in AWS = %+v, want %s", c.Status, cloud.PeeringPending)
 	}
 	wantTags := map[string]string{"astrobot:request-id": "PEER-0042", "astrobot:attempt": "1", "astro:cluster-id": "clx-1", "Name": "PEER-0042"}
@@ -224,7 +224,7 @@ func TestPeeringMoto(t *testing.T) {
 	}
 
 	// Configure: a route to each customer CIDR in each route table, twice.
-	req.PeeringID = first.ID
+	req.Resource = first.ID
 	for i := range 2 {
 		if err := p.Configure(ctx, cluster, req); err != nil {
 			t.Fatalf("Configure #%d: %v", i+1, err)
@@ -288,10 +288,10 @@ func TestPeeringMoto(t *testing.T) {
 	ids := []string{first.ID, second.ID}
 	for id := range astrobot.RequestID(3) {
 		other := req
-		other.ID, other.PeeringID = 100+id, ""
+		other.ID, other.Resource = 100+id, ""
 		pc, err := p.Create(ctx, cluster, other, 1)
 		if err != nil {
-			t.Fatalf("Create %s: %v", other.ID, err)
+			t.Fatalf("Create %d: %v", other.ID, err)
 		}
 		ids = append(ids, pc.ID)
 	}
@@ -305,11 +305,11 @@ func TestPeeringMoto(t *testing.T) {
 	if n := counter.count("DescribeVpcPeeringConnections") - before; n != 1 {
 		t.Errorf("Describe of %d IDs made %d DescribeVpcPeeringConnections calls, want 1", len(ids), n)
 	}
-	status := make(map[string]string)
+	status := make(map[string]cloud.PeeringState)
 	for id, pc := range got {
 		status[id] = pc.Status
 	}
-	wantStatus := map[string]string{first.ID: cloud.PeeringDeleted, unknown: cloud.PeeringDeleted}
+	wantStatus := map[string]cloud.PeeringState{first.ID: cloud.PeeringDeleted, unknown: cloud.PeeringDeleted}
 	for _, id := range ids[1:5] {
 		wantStatus[id] = cloud.PeeringPending
 	}
@@ -320,7 +320,8 @@ func TestPeeringMoto(t *testing.T) {
 
 // pcxItem is a peering connection as the fake EC2 describes it.
 type pcxItem struct {
-	id, status, message    string
+	id, message            string
+	status                 cloud.PeeringState
 	requesterVPC, accepter string
 	expires                string
 	accepterCIDRs          []string
@@ -377,7 +378,7 @@ func fakeCluster() astrobot.Cluster {
 }
 
 func fakeRequest() astrobot.Request {
-	return astrobot.Request{ID: 7, Kind: astrobot.KindPeering, ClusterID: "clx-9", Peer: astrobot.Peer{
+	return astrobot.Request{ID: 7, Kind: astrobot.KindPeering, ClusterID: "clx-9", Spec: astrobot.PeeringSpec{
 		AccountID: "222222222222", Region: "us-west-2", VPCID: fakePeerVPC,
 		CIDRs: []netip.Prefix{netip.MustParsePrefix("172.20.0.0/16"), netip.MustParsePrefix("172.21.0.0/16")},
 	}}
@@ -718,7 +719,7 @@ func TestConfigureFake(t *testing.T) {
 			})
 			p := cloud.NewPeerings(fakeConfig(fake.srv.URL, 1), cloud.PeeringOptions{})
 			r := fakeRequest()
-			r.PeeringID = pcx
+			r.Resource = pcx
 			err := p.Configure(context.Background(), fakeCluster(), r)
 
 			var routes []string
@@ -785,7 +786,7 @@ func TestDeleteFake(t *testing.T) {
 	tests := []struct {
 		name      string
 		delete    func(w http.ResponseWriter) // the answer to DeleteVpcPeeringConnection
-		status    string                      // the status DescribeVpcPeeringConnections reports
+		status    cloud.PeeringState          // the status DescribeVpcPeeringConnections reports
 		wantErr   string                      // in the message; "" for success
 		describes int
 	}{
@@ -890,7 +891,7 @@ func TestPeeringAWSErrors(t *testing.T) {
 	}
 	configure := func(p *cloud.Peerings) error {
 		r := fakeRequest()
-		r.PeeringID = "pcx-000000000000000aa"
+		r.Resource = "pcx-000000000000000aa"
 		return p.Configure(context.Background(), fakeCluster(), r)
 	}
 	describe := func(p *cloud.Peerings) error {

@@ -275,6 +275,23 @@ func (s *Static) Clusters(ctx context.Context) ([]astrobot.Cluster, error) {
 	return s.clusters, nil
 }
 
+// Cluster returns the directory's cluster with the given ID, or an ENotFound
+// error.
+func (s *Static) Cluster(ctx context.Context, id string) (astrobot.Cluster, error) {
+	return clusterByID(s.clusters, id)
+}
+
+// clusterByID returns the cluster of cs with the given ID, or an ENotFound
+// error. Its slices are shared with cs: read them, do not modify them.
+func clusterByID(cs []astrobot.Cluster, id string) (astrobot.Cluster, error) {
+	for _, c := range cs {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return astrobot.Cluster{}, astrobot.Errorf(astrobot.ENotFound, "Cluster %s is not in the cluster directory.", astrobot.Quote(id))
+}
+
 // cloneClusters returns a deep copy of cs: the copy shares no slice with cs.
 func cloneClusters(cs []astrobot.Cluster) []astrobot.Cluster {
 	if cs == nil {
