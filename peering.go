@@ -212,8 +212,8 @@ func peeringRemainingSteps(p PeeringSpec, pcx string, cl Cluster) *Instructions 
 				Note:      "In Terraform, set enable_dns_support and enable_dns_hostnames to true on your aws_vpc resource.",
 			},
 			{
-				Title: "To share a Route 53 private hosted zone with the Astro VPC, authorize the association, then tell support the zone ID",
-				CLI:   []string{fmt.Sprintf("aws route53 create-vpc-association-authorization --hosted-zone-id <your-zone-id> --vpc VPCRegion=%s,VPCId=%s", cl.Region, cl.VPCID)},
+				Title:     "To share a Route 53 private hosted zone with the Astro VPC, authorize the association, then tell support the zone ID",
+				CLI:       []string{fmt.Sprintf("aws route53 create-vpc-association-authorization --hosted-zone-id <your-zone-id> --vpc VPCRegion=%s,VPCId=%s", cl.Region, cl.VPCID)},
 				Terraform: fmt.Sprintf("resource \"aws_route53_vpc_association_authorization\" \"astro\" {\n  zone_id    = \"<your-zone-id>\"\n  vpc_id     = \"%s\"\n  vpc_region = \"%s\"\n}", cl.VPCID, cl.Region),
 			},
 		},

@@ -206,7 +206,7 @@ func BenchmarkCreateRequestParallel(b *testing.B) {
 			r := astrobot.Request{
 				Requester: astrobot.Requester{UserID: bigUser(i % bigUsers), TeamID: "T01ABCDEF", ChannelID: "C01ABCDEF"},
 				ClusterID: fmt.Sprintf("cl-%08d", i),
-				Kind: astrobot.KindPeering,
+				Kind:      astrobot.KindPeering,
 				Spec: astrobot.PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: fmt.Sprintf("vpc-%017x", i),
 					CIDRs: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16")}},
 				Note: "Peering for the data platform team.",

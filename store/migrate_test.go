@@ -64,8 +64,8 @@ type v1Request struct {
 // the peering ID as its resource.
 func (v v1Request) request() astrobot.Request {
 	return astrobot.Request{ID: v.ID, Kind: v.Kind, Status: v.Status, Requester: v.Requester, ClusterID: v.ClusterID,
-		Spec:     astrobot.PeeringSpec{AccountID: v.Peer.AccountID, Region: v.Peer.Region, VPCID: v.Peer.VPCID, CIDRs: v.Peer.CIDRs},
-		Note:     v.Note, Warnings: v.Warnings, Assignee: v.Assignee, Resource: v.PeeringID, ExpiresAt: v.ExpiresAt,
+		Spec: astrobot.PeeringSpec{AccountID: v.Peer.AccountID, Region: v.Peer.Region, VPCID: v.Peer.VPCID, CIDRs: v.Peer.CIDRs},
+		Note: v.Note, Warnings: v.Warnings, Assignee: v.Assignee, Resource: v.PeeringID, ExpiresAt: v.ExpiresAt,
 		CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, UpdatedBy: v.UpdatedBy, RemindedAt: v.RemindedAt,
 		Attempt: v.Attempt, LastAlert: v.LastAlert, Card: v.Card}
 }

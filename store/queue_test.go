@@ -287,8 +287,8 @@ func TestDeadLetterAndStats(t *testing.T) {
 	}
 	wantDead := deadRecord{
 		queueRecord: queueRecord{RequestID: uint64(r.ID), Kind: string(mine[0].Notification.Kind), Event: 0, CreatedAt: first},
-		Reason:       "channel_not_found",
-		DeadAt:       clk.Now(),
+		Reason:      "channel_not_found",
+		DeadAt:      clk.Now(),
 	}
 	if diff := cmp.Diff(wantDead, dead, cmp.AllowUnexported(deadRecord{})); diff != "" {
 		t.Errorf("dead letter (-want +got):\n%s", diff)
