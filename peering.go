@@ -189,7 +189,7 @@ func peeringRemainingSteps(p PeeringSpec, pcx string, cl Cluster) *Instructions 
 		fmt.Fprintf(&sgTF, "resource \"aws_vpc_security_group_ingress_rule\" \"astro_%d\" {\n  security_group_id = \"<your-sg-id>\"\n  cidr_ipv4         = \"%s\"\n  ip_protocol       = \"tcp\"\n  from_port         = \"<port>\"\n  to_port           = \"<port>\"\n}\n", i, c)
 	}
 	return &Instructions{
-		Title: fmt.Sprintf("Your remaining steps (the Astro side is done: VPC `%s`, CIDRs %s, region %s)", cl.VPCID, CodeList(cl.CIDRs), cl.Region),
+		Title: fmt.Sprintf("Your remaining steps (the Astro side is done: VPC `%s`, CIDRs %s, region %s)", cl.VPCID, CodeList(Strings(cl.CIDRs)), cl.Region),
 		Steps: []Step{
 			{
 				Title:     fmt.Sprintf("Route the Astro CIDRs through the peering in each route table of your VPC `%s`", p.VPCID),

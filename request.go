@@ -74,6 +74,9 @@ func (r *Request) Matches(ref string) bool {
 // the cluster: every status but rejected, cancelled and deleted.
 func (r *Request) Open() bool { return !r.Status.Terminal() }
 
+// State returns the state of r's status in its kind.
+func (r *Request) State() (State, bool) { return stateOf(r.Def(), r.Status) }
+
 // Owner returns who acts next on r.
 func (r *Request) Owner() Owner { return ownerOf(r.Def(), r.Status) }
 

@@ -138,12 +138,12 @@ func Strings[T fmt.Stringer](xs []T) []string {
 	return out
 }
 
-// CodeList writes xs as inline code, separated by commas: `10.0.0.0/16`,
+// CodeList writes values as inline code, separated by commas: `10.0.0.0/16`,
 // `10.1.0.0/16`. It is the one way lists of CIDRs and IPs are written.
-func CodeList[T fmt.Stringer](xs []T) string {
-	s := Strings(xs)
-	for i := range s {
-		s[i] = "`" + s[i] + "`"
+func CodeList(values []string) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = "`" + v + "`"
 	}
 	return strings.Join(s, ", ")
 }

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"net/url"
-
 	"strconv"
-	"time"
 
 	"github.com/astrobot-dev/astrobot"
+	"github.com/astrobot-dev/astrobot/store"
 )
 
 // AdminStore is what the admin commands read: the running bot's store, or the
@@ -21,73 +19,6 @@ type AdminStore interface {
 	RequestsByStatus(ctx context.Context, statuses []astrobot.Status, limit int) ([]astrobot.Request, error)
 	History(ctx context.Context, id astrobot.RequestID) (astrobot.Request, []astrobot.Event, error)
 	Backup(ctx context.Context, w io.Writer) (int64, error)
-}
-
-// adminRequest is a request as the admin endpoint sends it.
-type adminRequest struct {
-	ID         uint64         `json:"id"`
-	Kind       string         `json:"kind"`
-	Status     string         `json:"status"`
-	User       string         `json:"user"`
-	Team       string         `json:"team,omitempty"`
-	Channel    string         `json:"channel,omitempty"`
-	Cluster    string         `json:"cluster"`
-	Account    string         `json:"account"`
-	Region     string         `json:"region"`
-	VPC        string         `json:"vpc"`
-	CIDRs      []netip.Prefix `json:"cidrs"`
-	Note       string         `json:"note,omitempty"`
-	Warnings   []string       `json:"warnings,omitempty"`
-	Assignee   string         `json:"assignee,omitempty"`
-	PeeringID  string         `json:"peering_id,omitempty"`
-	ExpiresAt  time.Time      `json:"expires_at,omitzero"`
-	CreatedAt  time.Time      `json:"created_at"`
-	UpdatedAt  time.Time      `json:"updated_at"`
-	UpdatedBy  string         `json:"updated_by,omitempty"`
-	RemindedAt time.Time      `json:"reminded_at,omitzero"`
-	Attempt    int            `json:"attempt,omitempty"`
-	LastAlert  string         `json:"last_alert,omitempty"`
-	CardTS     string         `json:"card_ts,omitempty"`
-	CardChan   string         `json:"card_channel,omitempty"`
-	Events     []adminEvent   `json:"events,omitempty"`
-}
-
-type adminEvent struct {
-	Seq    int       `json:"seq"`
-	At     time.Time `json:"at"`
-	Actor  string    `json:"actor"`
-	Action string    `json:"action"`
-	From   string    `json:"from,omitempty"`
-	To     string    `json:"to"`
-	Note   string    `json:"note,omitempty"`
-}
-
-func toAdmin(r astrobot.Request, events []astrobot.Event) adminRequest {
-	a := adminRequest{ID: uint64(r.ID), Kind: string(r.Kind), Status: string(r.Status), User: r.Requester.UserID,
-		Team: r.Requester.TeamID, Channel: r.Requester.ChannelID, Cluster: r.ClusterID, Account: r.Peer.AccountID,
-		Region: r.Peer.Region, VPC: r.Peer.VPCID, CIDRs: r.Peer.CIDRs, Note: r.Note, Warnings: r.Warnings,
-		Assignee: r.Assignee, PeeringID: r.PeeringID, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt,
-		UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy, RemindedAt: r.RemindedAt, Attempt: r.Attempt, LastAlert: r.LastAlert, CardTS: r.Card.TS, CardChan: r.Card.Channel}
-	for _, e := range events {
-		a.Events = append(a.Events, adminEvent{Seq: e.Seq, At: e.At, Actor: e.Actor, Action: string(e.Action),
-			From: string(e.From), To: string(e.To), Note: e.Note})
-	}
-	return a
-}
-
-func (a adminRequest) domain() (astrobot.Request, []astrobot.Event) {
-	r := astrobot.Request{ID: astrobot.RequestID(a.ID), Kind: astrobot.Kind(a.Kind), Status: astrobot.Status(a.Status),
-		Requester: astrobot.Requester{UserID: a.User, TeamID: a.Team, ChannelID: a.Channel}, ClusterID: a.Cluster,
-		Peer: astrobot.Peer{AccountID: a.Account, Region: a.Region, VPCID: a.VPC, CIDRs: a.CIDRs},
-		Note: a.Note, Warnings: a.Warnings, Assignee: a.Assignee, PeeringID: a.PeeringID, ExpiresAt: a.ExpiresAt,
-		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, UpdatedBy: a.UpdatedBy, RemindedAt: a.RemindedAt, Attempt: a.Attempt, LastAlert: a.LastAlert,
-		Card: astrobot.MessageRef{Channel: a.CardChan, TS: a.CardTS}}
-	var events []astrobot.Event
-	for _, e := range a.Events {
-		events = append(events, astrobot.Event{Seq: e.Seq, At: e.At, Actor: e.Actor, Action: astrobot.Action(e.Action),
-			From: astrobot.Status(e.From), To: astrobot.Status(e.To), Note: e.Note})
-	}
-	return r, events
 }
 
 // adminMux serves the admin endpoint of a running bot: the same reads the
@@ -105,9 +36,12 @@ func adminMux(s AdminStore) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		out := make([]adminRequest, len(rs))
+		out := make([]json.RawMessage, len(rs))
 		for i, req := range rs {
-			out[i] = toAdmin(req, nil)
+			if out[i], err = store.MarshalRequest(req, nil); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
@@ -127,8 +61,13 @@ func adminMux(s AdminStore) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		data, err := store.MarshalRequest(req, events)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(toAdmin(req, events))
+		_, _ = w.Write(data)
 	})
 	mux.HandleFunc("GET /admin/backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -206,13 +145,15 @@ func (c *AdminClient) RequestsByStatus(ctx context.Context, statuses []astrobot.
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var rs []adminRequest
+	var rs []json.RawMessage
 	if err := json.NewDecoder(resp.Body).Decode(&rs); err != nil {
 		return nil, fmt.Errorf("admin endpoint: decode requests: %w", err)
 	}
 	out := make([]astrobot.Request, len(rs))
-	for i, a := range rs {
-		out[i], _ = a.domain()
+	for i, data := range rs {
+		if out[i], _, err = store.UnmarshalRequest(data); err != nil {
+			return nil, fmt.Errorf("admin endpoint: %w", err)
+		}
 	}
 	return out, nil
 }
@@ -224,11 +165,14 @@ func (c *AdminClient) History(ctx context.Context, id astrobot.RequestID) (astro
 		return astrobot.Request{}, nil, err
 	}
 	defer resp.Body.Close()
-	var a adminRequest
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		return astrobot.Request{}, nil, fmt.Errorf("admin endpoint: decode request: %w", err)
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return astrobot.Request{}, nil, fmt.Errorf("admin endpoint: read request: %w", err)
 	}
-	r, events := a.domain()
+	r, events, err := store.UnmarshalRequest(data)
+	if err != nil {
+		return astrobot.Request{}, nil, fmt.Errorf("admin endpoint: %w", err)
+	}
 	return r, events, nil
 }
 

@@ -3,13 +3,16 @@ package bot
 import (
 	"errors"
 	"fmt"
-	"github.com/astrobot-dev/astrobot"
 	"log/slog"
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/astrobot-dev/astrobot"
+	"github.com/astrobot-dev/astrobot/cloud"
 )
 
 // Mode is how astrobot talks to Slack.
@@ -37,15 +40,16 @@ type Config struct {
 	SupportGroup   string
 	LogLevel       slog.Level
 	LogFormat      string
-	Peering        string        // "manual": support records the peering steps; "aws": the bot does them
-	WatchInterval  time.Duration // aws peering: how often peerings are described
-	SLAs           astrobot.SLAs // reminder thresholds
+	Modes          map[astrobot.Kind]astrobot.Mode // how each kind's Astro side is done
+	WatchInterval  time.Duration                   // aws mode: how often the requests the bot follows are read in AWS
+	SLAs           astrobot.SLAs                   // reminder thresholds
 	DirectoryConfig
 }
 
 // DirectoryConfig says where clusters come from.
 type DirectoryConfig struct {
 	ClustersPath string            // the clusters file: organizations, and clusters for the static directory
+	File         cloud.File        // its contents, read and checked
 	Directory    string            // "static" or "aws"
 	AWSRegions   []string          // regions to discover clusters in
 	AWSRoles     map[string]string // account ID → role ARN for clusters in other accounts
@@ -59,8 +63,25 @@ type Setting struct {
 	Name, Default, Help string
 }
 
-// Settings lists every environment variable astrobot reads, with its default.
+// Settings lists every environment variable astrobot reads, with its default:
+// the fixed ones, then one per kind of request, ModeSetting, after
+// ASTROBOT_LOG_FORMAT.
 func Settings() []Setting {
+	var kinds []Setting
+	for _, d := range astrobot.Kinds() {
+		kinds = append(kinds, Setting{ModeSetting(d), string(astrobot.ModeManual), d.Title() +
+			": manual: support does the Astro side and records each step with the card's buttons (needs no AWS access); aws: the bot does it in AWS"})
+	}
+	fixed := fixedSettings()
+	i := 1 + slices.IndexFunc(fixed, func(s Setting) bool { return s.Name == "ASTROBOT_LOG_FORMAT" })
+	return append(fixed[:i:i], append(kinds, fixed[i:]...)...)
+}
+
+// ModeSetting is the environment variable that sets the mode of kind d:
+// ASTROBOT_PEERING.
+func ModeSetting(d astrobot.KindDef) string { return "ASTROBOT_" + strings.ToUpper(d.Slug()) }
+
+func fixedSettings() []Setting {
 	return []Setting{
 		{"SLACK_BOT_TOKEN", "", "required: the bot token, xoxb-…"},
 		{"SLACK_APP_TOKEN", "", "app-level token, xapp-… with connections:write: selects Socket Mode"},
@@ -76,10 +97,9 @@ func Settings() []Setting {
 		{"ASTROBOT_SUPPORT_GROUP", "", "Slack user group ID (S…) whose members are support"},
 		{"ASTROBOT_LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"ASTROBOT_LOG_FORMAT", "json", "json or text"},
-		{"ASTROBOT_PEERING", "manual", "manual: support creates the peering and records each step with the card's buttons (needs no AWS access); aws: the bot creates, watches and configures peerings"},
-		{"ASTROBOT_WATCH_INTERVAL", "1m", "aws peering: how often the state of every watched peering is read"},
+		{"ASTROBOT_WATCH_INTERVAL", "1m", "aws mode: how often the state in AWS of every request the bot follows is read"},
 		{"ASTROBOT_SLA_UNCLAIMED", "4h", "a request unclaimed this long gets a nudge in its support thread (one per window)"},
-		{"ASTROBOT_SLA_CUSTOMER", "48h", "manual peering: a peering waiting this long for the customer's acceptance gets one DM to the requester (one per window); the bot's own peerings are reminded 4, 2 and 1 days before AWS expires them"},
+		{"ASTROBOT_SLA_CUSTOMER", "48h", "a request waiting this long for the customer gets one DM to the requester (one per window); a pending peering the bot made is reminded 4, 2 and 1 days before AWS expires it"},
 		{"ASTROBOT_DIRECTORY", "static", "where clusters come from: static (the clusters file) or aws (discovery by tag)"},
 		{"ASTROBOT_AWS_REGIONS", "", "aws directory: comma-separated regions to discover clusters in (required with aws)"},
 		{"ASTROBOT_AWS_ROLES", "", "account=roleARN,… roles to assume in the accounts of clusters (aws directory and aws peering)"},
@@ -104,29 +124,30 @@ func setting(getenv func(string) string) func(string) string {
 	}
 }
 
-// LoadConfig reads the configuration through getenv and checks it. The error
-// names every problem found and how to fix it.
+// LoadConfig reads the configuration through getenv and checks it, the
+// clusters file included. The error names every problem found and how to fix
+// it.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	get := setting(getenv)
-	c := Config{
-		BotToken:       get("SLACK_BOT_TOKEN"),
-		AppToken:       get("SLACK_APP_TOKEN"),
-		SigningSecret:  get("SLACK_SIGNING_SECRET"),
-		APIURL:         get("SLACK_API_URL"),
-		HTTPAddr:       get("ASTROBOT_HTTP_ADDR"),
-		OpsAddr:        get("ASTROBOT_OPS_ADDR"),
-		AdminAddr:      get("ASTROBOT_ADMIN_ADDR"),
-		DBPath:         get("ASTROBOT_DB"),
-		SupportChannel: get("ASTROBOT_SUPPORT_CHANNEL"),
-		SupportGroup:   get("ASTROBOT_SUPPORT_GROUP"),
-		LogFormat:      strings.ToLower(get("ASTROBOT_LOG_FORMAT")),
-	}
-	channelID := regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
-	userID := regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
-	groupID := regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	c := Config{}
+	c.slack(get, bad)
+	c.listeners(get, bad)
+	c.support(get, bad)
+	c.logging(get, bad)
+	c.workflow(get, bad)
+	dc, err := LoadDirectoryConfig(getenv)
+	c.DirectoryConfig = dc
+	return c, errors.Join(append(errs, err)...)
+}
 
+// complain records one configuration problem.
+type complain func(format string, args ...any)
+
+// slack reads the Slack tokens, which choose the transport.
+func (c *Config) slack(get func(string) string, bad complain) {
+	c.BotToken, c.AppToken, c.SigningSecret, c.APIURL = get("SLACK_BOT_TOKEN"), get("SLACK_APP_TOKEN"), get("SLACK_SIGNING_SECRET"), get("SLACK_API_URL")
 	switch {
 	case c.BotToken == "":
 		bad("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page")
@@ -147,9 +168,27 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if !strings.HasSuffix(c.APIURL, "/") {
 		bad("SLACK_API_URL %q must end with /", c.APIURL)
 	}
+}
+
+// listeners reads the addresses astrobot listens on and its database.
+func (c *Config) listeners(get func(string) string, bad complain) {
+	c.HTTPAddr, c.OpsAddr, c.AdminAddr, c.DBPath = get("ASTROBOT_HTTP_ADDR"), get("ASTROBOT_OPS_ADDR"), get("ASTROBOT_ADMIN_ADDR"), get("ASTROBOT_DB")
 	if !loopback(c.AdminAddr) {
 		bad("ASTROBOT_ADMIN_ADDR %q must be a loopback address (like 127.0.0.1:9091): the admin endpoint has no authentication", c.AdminAddr)
 	}
+	for _, a := range []struct{ name, addr string }{{"ASTROBOT_HTTP_ADDR", c.HTTPAddr}, {"ASTROBOT_OPS_ADDR", c.OpsAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			bad("%s %q is not host:port (like :3000 or 127.0.0.1:9090)", a.name, a.addr)
+		}
+	}
+}
+
+// support reads the support channel and team.
+func (c *Config) support(get func(string) string, bad complain) {
+	channelID := regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+	userID := regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	groupID := regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+	c.SupportChannel, c.SupportGroup = get("ASTROBOT_SUPPORT_CHANNEL"), get("ASTROBOT_SUPPORT_GROUP")
 	if c.SupportChannel == "" {
 		bad("ASTROBOT_SUPPORT_CHANNEL is not set: give the ID (C…) of the channel where support cards go")
 	} else if !channelID.MatchString(c.SupportChannel) {
@@ -170,20 +209,30 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if len(c.SupportUsers) == 0 && c.SupportGroup == "" {
 		bad("no support team: set ASTROBOT_SUPPORT_USERS (user IDs) and/or ASTROBOT_SUPPORT_GROUP (a user group ID)")
 	}
+}
+
+// logging reads the log level and format.
+func (c *Config) logging(get func(string) string, bad complain) {
 	if err := c.LogLevel.UnmarshalText([]byte(get("ASTROBOT_LOG_LEVEL"))); err != nil {
 		bad("ASTROBOT_LOG_LEVEL %q: use debug, info, warn or error", get("ASTROBOT_LOG_LEVEL"))
 	}
+	c.LogFormat = strings.ToLower(get("ASTROBOT_LOG_FORMAT"))
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("ASTROBOT_LOG_FORMAT %q: use json or text", c.LogFormat)
 	}
-	for _, a := range []struct{ name, addr string }{{"ASTROBOT_HTTP_ADDR", c.HTTPAddr}, {"ASTROBOT_OPS_ADDR", c.OpsAddr}} {
-		if _, _, err := net.SplitHostPort(a.addr); err != nil {
-			bad("%s %q is not host:port (like :3000 or 127.0.0.1:9090)", a.name, a.addr)
+}
+
+// workflow reads the mode of each kind, the watch interval and the SLAs.
+func (c *Config) workflow(get func(string) string, bad complain) {
+	c.Modes = map[astrobot.Kind]astrobot.Mode{}
+	for _, d := range astrobot.Kinds() {
+		name := ModeSetting(d)
+		switch m := astrobot.Mode(strings.ToLower(get(name))); m {
+		case astrobot.ModeManual, astrobot.ModeAWS:
+			c.Modes[d.Kind()] = m
+		default:
+			bad("%s %q: use manual or aws", name, get(name))
 		}
-	}
-	c.Peering = strings.ToLower(get("ASTROBOT_PEERING"))
-	if c.Peering != "manual" && c.Peering != "aws" {
-		bad("ASTROBOT_PEERING %q: use manual or aws", c.Peering)
 	}
 	if d, err := time.ParseDuration(get("ASTROBOT_WATCH_INTERVAL")); err != nil || d < time.Second {
 		bad("ASTROBOT_WATCH_INTERVAL %q is not a duration of a second or more (like 1m)", get("ASTROBOT_WATCH_INTERVAL"))
@@ -200,13 +249,20 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		*d.to = v
 	}
-	dc, err := LoadDirectoryConfig(getenv)
-	c.DirectoryConfig = dc
-	return c, errors.Join(append(errs, err)...)
+}
+
+// AWSKinds reports whether any kind is done in AWS.
+func (c *Config) AWSKinds() bool {
+	for _, m := range c.Modes {
+		if m == astrobot.ModeAWS {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadDirectoryConfig reads and checks the settings of the cluster directory
-// alone, for the commands that need nothing else.
+// alone, with the clusters file, for the commands that need nothing else.
 func LoadDirectoryConfig(getenv func(string) string) (DirectoryConfig, error) {
 	get := setting(getenv)
 	var errs []error
@@ -251,6 +307,11 @@ func LoadDirectoryConfig(getenv func(string) string) (DirectoryConfig, error) {
 	} else {
 		c.ClusterTTL = d
 	}
+	file, err := cloud.LoadFile(c.ClustersPath)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("ASTROBOT_CLUSTERS: %w", err))
+	}
+	c.File = file
 	return c, errors.Join(errs...)
 }
 

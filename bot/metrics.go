@@ -24,6 +24,7 @@ type Metrics struct {
 	Requests   *prometheus.CounterVec   // Slack requests by kind, name and outcome
 	AckSeconds *prometheus.HistogramVec // time from receipt to ack, by kind and name
 	Deliveries *prometheus.CounterVec   // outbox deliveries by notification kind and outcome
+	Jobs       *prometheus.CounterVec   // jobs in AWS by job kind and outcome
 	Rejected   *prometheus.CounterVec   // HTTP requests refused before parsing, by reason
 	SlackCalls *prometheus.CounterVec   // Slack Web API calls by method and outcome
 	AWSCalls   *prometheus.CounterVec   // AWS API calls by service, operation and outcome
@@ -44,7 +45,11 @@ func NewMetrics() *Metrics {
 		}, []string{"kind", "name"}),
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "astrobot_outbox_deliveries_total",
-			Help: "Outbox notifications handed to Slack, by notification kind and outcome (delivered, deferred, dead_letter).",
+			Help: "Outbox notifications handed to Slack, by notification kind and outcome (done, deferred, dead_letter).",
+		}, []string{"kind", "outcome"}),
+		Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "astrobot_jobs_total",
+			Help: "Jobs done in AWS (cleanups of cancelled requests), by job kind and outcome (done, deferred, dead_letter).",
 		}, []string{"kind", "outcome"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "astrobot_http_rejected_total",
@@ -59,70 +64,89 @@ func NewMetrics() *Metrics {
 		Name: "astrobot_aws_api_calls_total",
 		Help: "AWS API calls after the SDK's retries, by service, operation and outcome (ok or the AWS error code).",
 	}, []string{"service", "operation", "outcome"})
-	m.Registry.MustRegister(m.Requests, m.AckSeconds, m.Deliveries, m.Rejected, m.SlackCalls, m.AWSCalls,
+	m.Registry.MustRegister(m.Requests, m.AckSeconds, m.Deliveries, m.Jobs, m.Rejected, m.SlackCalls, m.AWSCalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// StoreStats is what the state collector reads at each scrape.
-type StoreStats interface {
+// RequestCounter counts requests by status; *store.DB implements it.
+type RequestCounter interface {
 	RequestCounts(ctx context.Context) (map[astrobot.Status]int, error)
-	OutboxStats(ctx context.Context) (store.OutboxStats, error)
 }
 
-// stateCollector reports the store's state at scrape time: requests by status,
-// outbox depth and the age of its oldest entry, dead letters.
+// QueueStatser describes a queue; *store.Queue implements it.
+type QueueStatser interface {
+	Stats(ctx context.Context) (store.QueueStats, error)
+}
+
+// queueDescs are the metrics of one queue.
+type queueDescs struct {
+	name                string
+	q                   QueueStatser
+	depth, oldest, dead *prometheus.Desc
+}
+
+// stateCollector reports the store's state at scrape time: requests by status
+// and, for the outbox and the jobs queue, the depth, the age of the oldest
+// entry and the dead letters.
 type stateCollector struct {
-	s         StoreStats
-	now       func() time.Time
-	log       *slog.Logger
-	requests  *prometheus.Desc
-	depth     *prometheus.Desc
-	oldest    *prometheus.Desc
-	deadLetts *prometheus.Desc
+	requests RequestCounter
+	queues   []queueDescs
+	now      func() time.Time
+	log      *slog.Logger
+	byStatus *prometheus.Desc
 }
 
-// RegisterState adds the store's state to the metrics.
-func (m *Metrics) RegisterState(s StoreStats, now func() time.Time, log *slog.Logger) {
-	m.Registry.MustRegister(&stateCollector{s: s, now: now, log: log,
-		requests:  prometheus.NewDesc("astrobot_requests", "Stored requests by status.", []string{"status"}, nil),
-		depth:     prometheus.NewDesc("astrobot_outbox_depth", "Notifications waiting for delivery.", nil, nil),
-		oldest:    prometheus.NewDesc("astrobot_outbox_oldest_age_seconds", "Age of the oldest undelivered notification (0 when none).", nil, nil),
-		deadLetts: prometheus.NewDesc("astrobot_outbox_dead_letters", "Notifications Slack refused for good, kept in the dead-letter bucket.", nil, nil),
+// RegisterState adds the store's state to the metrics: requests by status,
+// and the outbox and the jobs queue.
+func (m *Metrics) RegisterState(requests RequestCounter, outbox, jobs QueueStatser, now func() time.Time, log *slog.Logger) {
+	queue := func(name, what string, q QueueStatser) queueDescs {
+		return queueDescs{name: name, q: q,
+			depth:  prometheus.NewDesc("astrobot_"+name+"_depth", what+" waiting.", nil, nil),
+			oldest: prometheus.NewDesc("astrobot_"+name+"_oldest_age_seconds", "Age of the oldest of the "+what+" waiting (0 when none).", nil, nil),
+			dead:   prometheus.NewDesc("astrobot_"+name+"_dead_letters", what+" given up on for good, kept in the dead-letter bucket.", nil, nil)}
+	}
+	m.Registry.MustRegister(&stateCollector{requests: requests, now: now, log: log,
+		byStatus: prometheus.NewDesc("astrobot_requests", "Stored requests by status.", []string{"status"}, nil),
+		queues:   []queueDescs{queue("outbox", "Notifications for Slack", outbox), queue("jobs", "Jobs in AWS", jobs)},
 	})
 }
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.requests
-	ch <- c.depth
-	ch <- c.oldest
-	ch <- c.deadLetts
+	ch <- c.byStatus
+	for _, q := range c.queues {
+		ch <- q.depth
+		ch <- q.oldest
+		ch <- q.dead
+	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	counts, err := c.s.RequestCounts(ctx)
+	counts, err := c.requests.RequestCounts(ctx)
 	if err != nil {
 		c.log.Error("metrics: counting requests failed", "err", err)
 	}
 	for status, n := range counts {
-		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.GaugeValue, float64(n), string(status))
+		ch <- prometheus.MustNewConstMetric(c.byStatus, prometheus.GaugeValue, float64(n), string(status))
 	}
-	st, err := c.s.OutboxStats(ctx)
-	if err != nil {
-		c.log.Error("metrics: reading the outbox failed", "err", err)
-		return
+	for _, q := range c.queues {
+		st, err := q.q.Stats(ctx)
+		if err != nil {
+			c.log.Error("metrics: reading a queue failed", "queue", q.name, "err", err)
+			continue
+		}
+		age := 0.0
+		if !st.Oldest.IsZero() {
+			age = c.now().Sub(st.Oldest).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(q.depth, prometheus.GaugeValue, float64(st.Depth))
+		ch <- prometheus.MustNewConstMetric(q.oldest, prometheus.GaugeValue, age)
+		ch <- prometheus.MustNewConstMetric(q.dead, prometheus.GaugeValue, float64(st.DeadLetters))
 	}
-	age := 0.0
-	if !st.Oldest.IsZero() {
-		age = c.now().Sub(st.Oldest).Seconds()
-	}
-	ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(st.Depth))
-	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
-	ch <- prometheus.MustNewConstMetric(c.deadLetts, prometheus.GaugeValue, float64(st.DeadLetters))
 }
 
 // slackTransport counts Slack Web API calls by method.

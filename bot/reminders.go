@@ -21,7 +21,7 @@ const (
 )
 
 // ReminderWorker nudges support about unclaimed requests and the requester
-// about peerings waiting for their acceptance. A reminder is an event like
+// about requests waiting for them. A reminder is an event like
 // any other, recorded with its notification in one transaction, so at most one
 // goes out per SLA window, restarts included.
 type ReminderWorker struct {
@@ -56,7 +56,7 @@ func (w *ReminderWorker) Run(ctx context.Context) {
 
 // Round sends every reminder due now and returns how many it sent.
 func (w *ReminderWorker) Round(ctx context.Context) (int, error) {
-	rs, err := w.store.RequestsByStatus(ctx, []astrobot.Status{astrobot.StatusSubmitted, astrobot.StatusPendingAcceptance}, reminderScan)
+	rs, err := w.store.RequestsByStatus(ctx, astrobot.WaitingStatuses(), reminderScan)
 	if err != nil {
 		return 0, err
 	}
@@ -67,7 +67,7 @@ func (w *ReminderWorker) Round(ctx context.Context) (int, error) {
 			continue
 		}
 		_, _, err := w.store.Apply(ctx, r.ID, astrobot.Change{Action: action, Actor: astrobot.ActorBot, Role: astrobot.RoleBot, At: now,
-			Note: "waiting for " + r.Status.Owner().String() + " since " + r.UpdatedAt.UTC().Format("2006-01-02 15:04 UTC")})
+			Note: "waiting for " + r.Owner().String() + " since " + r.UpdatedAt.UTC().Format("2006-01-02 15:04 UTC")})
 		switch astrobot.ErrorCodeOf(err) {
 		case "":
 			sent++

@@ -41,27 +41,18 @@ const supportGroupTTL = 5 * time.Minute
 // stops taking new work, finishes the acks in flight, stops the workers and
 // closes the database.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time) error {
-	file, err := cloud.LoadFile(cfg.ClustersPath)
-	if err != nil {
-		return &ConfigError{fmt.Errorf("ASTROBOT_CLUSTERS: %w", err)}
-	}
 	db, err := store.Open(cfg.DBPath, store.Options{Timeout: dbLockTimeout, Now: now})
 	if err != nil {
 		return &ConfigError{fmt.Errorf("ASTROBOT_DB: %w", err)}
 	}
 	defer db.Close()
-
 	metrics := NewMetrics()
-	metrics.RegisterState(db, now, log)
-	api := slack.New(cfg.BotToken, slack.OptionAPIURL(cfg.APIURL), slack.OptionAppLevelToken(cfg.AppToken),
-		slack.OptionHTTPClient(metrics.SlackHTTPClient()))
-	auth, err := api.AuthTestContext(ctx)
+	metrics.RegisterState(db, db.Outbox(), db.Jobs(), now, log)
+	api, err := connectSlack(ctx, cfg, metrics, log)
 	if err != nil {
-		return fmt.Errorf("SLACK_BOT_TOKEN was refused by Slack (auth.test: %w); check the token and SLACK_API_URL", err)
+		return err
 	}
-	log.Info("connected to Slack", "team", auth.TeamID, "bot_user", auth.UserID, "mode", cfg.Mode, "clusters", len(file.Clusters))
-
-	dir, closeDir, err := directory(ctx, cfg, file, db, log, now, metrics)
+	dir, closeDir, err := directory(ctx, cfg, db, log, now, metrics)
 	if err != nil {
 		return err
 	}
@@ -69,12 +60,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 
 	h := handlers.New(handlers.Config{
 		Directory:      dir,
-		Tenancy:        astrobot.NewTenancy(file.Organizations),
+		Tenancy:        astrobot.NewTenancy(cfg.File.Organizations),
 		Requests:       db,
 		Support:        handlers.NewSupportTeam(cfg.SupportUsers, cfg.SupportGroup, api, supportGroupTTL, now, log),
 		Slack:          api,
 		SupportChannel: cfg.SupportChannel,
-		Manual:         cfg.Peering == "manual",
+		Modes:          cfg.Modes,
 		Now:            now,
 		Logger:         log,
 	})
@@ -83,41 +74,102 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 	defer d.running.Wait()
 
 	var ready atomic.Bool
-	ops, err := listen(cfg.OpsAddr, "ASTROBOT_OPS_ADDR")
+	ops, admin, stopServers, err := startOperatorServers(cfg, metrics, db, &ready)
 	if err != nil {
 		return err
 	}
-	opsSrv := &http.Server{Handler: opsMux(metrics, &ready), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = opsSrv.Serve(ops) }()
-	defer opsSrv.Close()
+	defer stopServers()
+	stopWorkers, err := startWorkers(ctx, cfg, db, dir, h, metrics, now, log)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
+	if err := serveSlack(ctx, cfg, d, api, &ready, log, now, "ops", ops, "admin", admin); err != nil {
+		return err
+	}
+	log.Info("shutting down: finishing work in flight")
+	return nil
+}
 
-	admin, err := listen(cfg.AdminAddr, "ASTROBOT_ADMIN_ADDR")
+// connectSlack makes the Slack client and checks the bot token with
+// auth.test.
+func connectSlack(ctx context.Context, cfg Config, metrics *Metrics, log *slog.Logger) (*slack.Client, error) {
+	api := slack.New(cfg.BotToken, slack.OptionAPIURL(cfg.APIURL), slack.OptionAppLevelToken(cfg.AppToken),
+		slack.OptionHTTPClient(metrics.SlackHTTPClient()))
+	auth, err := api.AuthTestContext(ctx)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("SLACK_BOT_TOKEN was refused by Slack (auth.test: %w); check the token and SLACK_API_URL", err)
 	}
+	log.Info("connected to Slack", "team", auth.TeamID, "bot_user", auth.UserID, "mode", cfg.Mode, "clusters", len(cfg.File.Clusters))
+	return api, nil
+}
+
+// startOperatorServers starts the ops listener (health, readiness, metrics,
+// profiles) and the loopback admin endpoint, and returns their addresses and
+// how to stop them.
+func startOperatorServers(cfg Config, metrics *Metrics, db *store.DB, ready *atomic.Bool) (ops, admin string, stop func(), err error) {
+	opsLn, err := listen(cfg.OpsAddr, "ASTROBOT_OPS_ADDR")
+	if err != nil {
+		return "", "", nil, err
+	}
+	adminLn, err := listen(cfg.AdminAddr, "ASTROBOT_ADMIN_ADDR")
+	if err != nil {
+		_ = opsLn.Close()
+		return "", "", nil, err
+	}
+	opsSrv := &http.Server{Handler: opsMux(metrics, ready), ReadHeaderTimeout: 5 * time.Second}
 	adminSrv := &http.Server{Handler: adminMux(db), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = adminSrv.Serve(admin) }()
-	defer adminSrv.Close()
+	go func() { _ = opsSrv.Serve(opsLn) }()
+	go func() { _ = adminSrv.Serve(adminLn) }()
+	return opsLn.Addr().String(), adminLn.Addr().String(), func() { opsSrv.Close(); adminSrv.Close() }, nil
+}
 
-	deliver := routed{slack: h}
-	var watcher *Watcher
-	if cfg.Peering == "aws" {
-		awsCfg, err := awsConfig(ctx, "", metrics.AWSAPIOption)
-		if err != nil {
-			return err
-		}
-		watcher = NewWatcher(db, cloud.NewPeerings(awsCfg, cloud.PeeringOptions{Roles: cfg.AWSRoles, Logger: log, Now: now}), dir, cfg.WatchInterval, now, log)
-		deliver.cleanup = watcher.Cleanup
+// startWorkers starts the outbox worker, the jobs worker, the reminders and,
+// for the kinds done in AWS, the watcher with their provisioners. The
+// returned function stops them and waits for them to finish.
+func startWorkers(ctx context.Context, cfg Config, db *store.DB, dir handlers.Directory, h *handlers.Handler, metrics *Metrics, now func() time.Time, log *slog.Logger) (func(), error) {
+	rec := NewRecorder(db, now, log)
+	provisioners, err := provisioners(ctx, cfg, dir, rec, metrics, now, log)
+	if err != nil {
+		return nil, err
 	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
-	defer func() { stopWork(); workers.Wait() }()
-	if watcher != nil {
+	if len(provisioners) > 0 {
+		watcher := NewWatcher(db, provisioners, cfg.WatchInterval, log)
 		workers.Go(func() { watcher.Run(workCtx) })
 	}
-	workers.Go(func() { _ = NewOutboxWorker(db, deliver, now, log, metrics).Run(workCtx) })
+	outbox := NewQueueWorker(QueueConfig{Name: "outbox", Queue: db.Outbox(), Do: deliver(h, db), Retry: slackRetry,
+		Outcomes: metrics.Deliveries, Done: "delivered"}, now, log)
+	jobs := NewQueueWorker(QueueConfig{Name: "jobs", Queue: db.Jobs(), Do: runJob(provisioners, rec), Retry: awsRetry,
+		Outcomes: metrics.Jobs, Done: "done"}, now, log)
+	workers.Go(func() { outbox.Run(workCtx) })
+	workers.Go(func() { jobs.Run(workCtx) })
 	workers.Go(func() { NewReminderWorker(db, cfg.SLAs, now, log).Run(workCtx) })
+	return func() { stopWork(); workers.Wait() }, nil
+}
 
+// provisioners returns the provisioner of every kind done in AWS. A new
+// kind's provisioner is registered here.
+func provisioners(ctx context.Context, cfg Config, dir handlers.Directory, rec *Recorder, metrics *Metrics, now func() time.Time, log *slog.Logger) (map[astrobot.Kind]Provisioner, error) {
+	out := map[astrobot.Kind]Provisioner{}
+	if !cfg.AWSKinds() {
+		return out, nil
+	}
+	awsCfg, err := awsConfig(ctx, "", metrics.AWSAPIOption)
+	if err != nil {
+		return nil, err
+	}
+	aws := func(k astrobot.Kind) bool { return cfg.Modes[k] == astrobot.ModeAWS }
+	if aws(astrobot.KindPeering) {
+		out[astrobot.KindPeering] = NewPeeringProvisioner(cloud.NewPeerings(awsCfg, cloud.PeeringOptions{Roles: cfg.AWSRoles, Logger: log, Now: now}), dir, rec)
+	}
+	return out, nil
+}
+
+// serveSlack serves Slack over the transport cfg chooses until ctx ends,
+// marking the bot ready once it listens.
+func serveSlack(ctx context.Context, cfg Config, d *dispatcher, api *slack.Client, ready *atomic.Bool, log *slog.Logger, now func() time.Time, addrs ...any) error {
 	switch cfg.Mode {
 	case ModeHTTP:
 		ln, err := listen(cfg.HTTPAddr, "ASTROBOT_HTTP_ADDR")
@@ -131,7 +183,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
 		ready.Store(true)
-		log.Info("serving Slack over HTTP", "addr", ln.Addr().String(), "path", "/slack/events", "ops", ops.Addr().String(), "admin", admin.Addr().String())
+		log.Info("serving Slack over HTTP", append([]any{"addr", ln.Addr().String(), "path", "/slack/events"}, addrs...)...)
 		select {
 		case err := <-errc:
 			return fmt.Errorf("http server: %w", err)
@@ -144,22 +196,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 			return fmt.Errorf("http shutdown: %w", err)
 		}
 	case ModeSocket:
-		client := socketmode.New(api)
-		log.Info("serving Slack over Socket Mode", "ops", ops.Addr().String(), "admin", admin.Addr().String())
-		if err := d.runSocket(ctx, client, func() { ready.Store(true) }); err != nil {
+		log.Info("serving Slack over Socket Mode", addrs...)
+		if err := d.runSocket(ctx, socketmode.New(api), func() { ready.Store(true) }); err != nil {
 			return err
 		}
 		ready.Store(false)
 	}
-	log.Info("shutting down: finishing work in flight")
 	return nil
 }
 
 // directory builds the cluster directory cfg asks for. The AWS directory is
 // cached in the database and warmed up in the background at start.
-func directory(ctx context.Context, cfg Config, file cloud.File, db *store.DB, log *slog.Logger, now func() time.Time, m *Metrics) (handlers.Directory, func(), error) {
+func directory(ctx context.Context, cfg Config, db *store.DB, log *slog.Logger, now func() time.Time, m *Metrics) (handlers.Directory, func(), error) {
 	if cfg.Directory != "aws" {
-		return cloud.NewStatic(file.Clusters), func() {}, nil
+		return cloud.NewStatic(cfg.File.Clusters), func() {}, nil
 	}
 	discover, err := NewAWSDirectory(ctx, cfg.DirectoryConfig, log, m.AWSAPIOption)
 	if err != nil {
@@ -189,12 +239,8 @@ func NewAWSDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger,
 // clusters file, or a fresh discovery in AWS. It needs no database, so it works
 // while the bot runs.
 func Clusters(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) ([]astrobot.Cluster, error) {
-	file, err := cloud.LoadFile(cfg.ClustersPath)
-	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("ASTROBOT_CLUSTERS: %w", err)}
-	}
 	if cfg.Directory != "aws" {
-		return file.Clusters, nil
+		return cfg.File.Clusters, nil
 	}
 	discover, err := NewAWSDirectory(ctx, cfg, log)
 	if err != nil {

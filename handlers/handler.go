@@ -14,13 +14,14 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// Directory lists the clusters astrobot knows. The slice it returns is
-// shared: handlers read it and never modify it.
+// Directory lists the clusters astrobot knows. The slices it returns are
+// shared: handlers read them and never modify them.
 type Directory interface {
 	Clusters(ctx context.Context) ([]astrobot.Cluster, error)
+	Cluster(ctx context.Context, id string) (astrobot.Cluster, error)
 }
 
-// Requests stores peering requests.
+// Requests stores requests.
 type Requests interface {
 	CreateRequest(ctx context.Context, r astrobot.Request, viewID string) (astrobot.Request, bool, error)
 	History(ctx context.Context, id astrobot.RequestID) (astrobot.Request, []astrobot.Event, error)
@@ -54,7 +55,7 @@ type Config struct {
 	SupportChannel string       // where support cards go
 	HTTPClient     *http.Client // for response URLs; default http.DefaultClient
 	LookupTimeout  time.Duration
-	Manual         bool // support records the peering steps by hand (no AWS write access)
+	Modes          map[astrobot.Kind]astrobot.Mode // how each kind's Astro side is done; manual when missing
 	Now            func() time.Time
 	Logger         *slog.Logger
 }
@@ -69,7 +70,7 @@ type Handler struct {
 	supportChannel string
 	http           *http.Client
 	lookupTimeout  time.Duration
-	manual         bool
+	modes          map[astrobot.Kind]astrobot.Mode
 	now            func() time.Time
 	log            *slog.Logger
 
@@ -86,7 +87,7 @@ type Handler struct {
 func New(c Config) *Handler {
 	h := &Handler{
 		dir: c.Directory, tenancy: c.Tenancy, requests: c.Requests, support: c.Support, slack: c.Slack,
-		supportChannel: c.SupportChannel, http: c.HTTPClient, lookupTimeout: c.LookupTimeout, manual: c.Manual, now: c.Now, log: c.Logger,
+		supportChannel: c.SupportChannel, http: c.HTTPClient, lookupTimeout: c.LookupTimeout, modes: c.Modes, now: c.Now, log: c.Logger,
 	}
 	if h.http == nil {
 		h.http = http.DefaultClient
@@ -128,25 +129,43 @@ func (h *Handler) goAfterAck(f func(ctx context.Context)) {
 	h.wg.Go(func() { f(h.ctx) })
 }
 
+// manual reports whether support does the Astro side of kind k by hand.
+func (h *Handler) manual(k astrobot.Kind) bool { return h.modes[k] != astrobot.ModeAWS }
+
 // caller describes who ran a command or pressed a button.
 func (h *Handler) caller(ctx context.Context, userID, teamID, channelID string) astrobot.Caller {
 	return astrobot.Caller{UserID: userID, TeamID: teamID, ChannelID: channelID, Support: h.support.IsSupport(ctx, userID)}
 }
 
-// errorText turns err into the sentence the user reads. It is the one place
-// where error codes meet Slack: internal errors are logged with a reference the
-// user can quote, everything else is told as it is.
-func (h *Handler) errorText(ctx context.Context, op string, err error) string {
+// callerOf describes who sent an interaction, acting in channel: their team
+// is the user's own (a Slack Connect guest keeps theirs), else the payload's.
+func (h *Handler) callerOf(ctx context.Context, cb slack.InteractionCallback, channel string) astrobot.Caller {
+	team := cb.User.TeamID
+	if team == "" {
+		team = cb.Team.ID
+	}
+	return h.caller(ctx, cb.User.ID, team, channel)
+}
+
+// errorSentence turns err into the sentence the user reads, as plain text.
+// It is the one place where error codes meet Slack: internal errors are logged
+// with a reference the user can quote, everything else is told as it is.
+func (h *Handler) errorSentence(ctx context.Context, op string, err error) string {
 	var e *astrobot.Error
 	if errors.As(err, &e) && e.Code != astrobot.EInternal {
-		return ":warning: " + e.Message
+		return e.Message
 	}
 	ref := reference()
 	h.log.ErrorContext(ctx, "request failed", "op", op, "ref", ref, "err", err)
 	if e != nil && e.Message != "" {
-		return ":warning: " + e.Message + " (ref " + ref + ")"
+		return e.Message + " (ref " + ref + ")"
 	}
-	return ":warning: Sorry, something went wrong on our side. Support can find it in the logs under ref " + ref + "."
+	return "Sorry, something went wrong on our side. Support can find it in the logs under ref " + ref + "."
+}
+
+// errorText is errorSentence as a warning in mrkdwn.
+func (h *Handler) errorText(ctx context.Context, op string, err error) md {
+	return ":warning: " + escMessage(h.errorSentence(ctx, op, err))
 }
 
 // viewErrors turns err into a view submission response: field errors on the
@@ -156,13 +175,11 @@ func (h *Handler) viewErrors(ctx context.Context, op string, err error, fallback
 	var e *astrobot.Error
 	if errors.As(err, &e) && e.Code != astrobot.EInternal {
 		for f, msg := range e.Fields {
-			if b := blockOfField(f); b != "" {
-				out[b] = msg
-			}
+			out[FieldBlock(f)] = truncate(msg, 2000)
 		}
 	}
 	if len(out) == 0 {
-		out[fallback] = h.errorText(ctx, op, err)
+		out[fallback] = truncate(h.errorSentence(ctx, op, err), 2000)
 	}
 	return slack.NewErrorsViewSubmissionResponse(out)
 }
@@ -174,20 +191,12 @@ func reference() string {
 }
 
 // ephemeral is a reply only the caller sees.
-func ephemeral(text string, blocks ...slack.Block) *slack.Msg {
-	m := &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
+func ephemeral(text md, blocks ...slack.Block) *slack.Msg {
+	m := &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: string(clip(text, maxMessageText))}
 	if len(blocks) > 0 {
 		m.Blocks = slack.Blocks{BlockSet: blocks}
 	}
 	return m
-}
-
-func section(mrkdwn string) *slack.SectionBlock {
-	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, mrkdwn, false, false), nil, nil)
-}
-
-func plain(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
 }
 
 // stateValue reads one input of a submitted view; a view without state (a

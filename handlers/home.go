@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/slack-go/slack"
@@ -14,23 +15,19 @@ const homeLimit = 30
 
 // publishHome shows a user's App Home tab: a requester sees their requests
 // with the next step; support sees the open queue, grouped by status, with the
-// buttons valid for each request.
+// buttons valid for each request. Both can start a new request.
 func (h *Handler) publishHome(ctx context.Context, userID, teamID string) error {
 	c := h.caller(ctx, userID, teamID, "")
+	newRequest := slack.NewButtonBlockElement(ActionNewRequest, "new", plain("New request"))
+	newRequest.Style = slack.StylePrimary
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain("astrobot")),
-		section("`" + CommandIP + "` shows a cluster's external IPs and VPC. `" + CommandPeer + "` requests VPC peering; `" + CommandPeer + " help` says more."),
+		section(mdf("`%s` shows a cluster's external IPs and VPC. `%s` requests a private connection: %s; `%s help` says more.",
+			CommandIP, CommandConnect, kindTitles(), CommandConnect)),
+		slack.NewActionBlock(BlockHomeNew, newRequest),
 		slack.NewDividerBlock(),
 	}
-	var (
-		rs  []astrobot.Request
-		err error
-	)
-	if c.Support {
-		rs, err = h.requests.RequestsByStatus(ctx, openStatuses(), homeLimit)
-	} else {
-		rs, err = h.requests.RequestsByRequester(ctx, userID, homeLimit)
-	}
+	rs, err := h.myRequests(ctx, c, homeLimit)
 	if err != nil {
 		return fmt.Errorf("app home of %s: %w", userID, err)
 	}
@@ -46,21 +43,29 @@ func (h *Handler) publishHome(ctx context.Context, userID, teamID string) error 
 	return nil
 }
 
-func (h *Handler) requestLine(r astrobot.Request) string {
-	return fmt.Sprintf("*%s* · %s · cluster `%s` ↔ `%s` (%s) · %s ago\n_Next:_ %s",
-		r.ID, statusLabel(r.Status), r.ClusterID, r.Peer.VPCID, r.Peer.Region, age(h.now(), r.CreatedAt), nextStep(r))
+// kindTitles names every kind of request.
+func kindTitles() string {
+	var titles []string
+	for _, d := range astrobot.Kinds() {
+		titles = append(titles, d.Title())
+	}
+	return strings.Join(titles, ", ")
+}
+
+func (h *Handler) homeLine(r astrobot.Request) md {
+	return mdf("%s · %s ago\n_Next:_ %s", requestLine(&r), age(h.now(), r.CreatedAt), escMessage(r.Next()))
 }
 
 func (h *Handler) requesterBlocks(rs []astrobot.Request) []slack.Block {
 	if len(rs) == 0 {
-		return []slack.Block{section("You have no requests. `" + CommandPeer + "` opens the request form.")}
+		return []slack.Block{section(mdf("You have no requests. *New request* above, or `%s`, opens the request form.", CommandConnect))}
 	}
 	blocks := []slack.Block{section("*Your requests*, newest first")}
 	for _, r := range rs {
-		blocks = append(blocks, section(h.requestLine(r)))
-		if astrobot.Allowed(astrobot.ActCancel, r.Status, astrobot.RoleRequester) {
-			cancel, _ := buttonFor(ActionCancel)
-			blocks = append(blocks, actionsBlock(BlockHomeActions+r.ID.String(), r, []button{cancel}))
+		blocks = append(blocks, section(h.homeLine(r)))
+		if r.Allowed(astrobot.ActCancel, astrobot.RoleRequester) {
+			cancel, _ := buttonFor(r.Def(), astrobot.ActCancel)
+			blocks = append(blocks, actionsBlock(BlockHomeActions+r.Ref(), r, []button{cancel}))
 		}
 	}
 	return blocks
@@ -70,17 +75,17 @@ func (h *Handler) queueBlocks(rs []astrobot.Request) []slack.Block {
 	if len(rs) == 0 {
 		return []slack.Block{section("The queue is empty: no open requests.")}
 	}
-	blocks := []slack.Block{section(fmt.Sprintf("*Open requests* (oldest %d at most), by status", homeLimit))}
-	for _, s := range openStatuses() {
+	blocks := []slack.Block{section(mdf("*Open requests* (oldest %d at most), by status", homeLimit))}
+	for _, s := range astrobot.OpenStatuses() {
 		group := slices.DeleteFunc(slices.Clone(rs), func(r astrobot.Request) bool { return r.Status != s })
 		if len(group) == 0 {
 			continue
 		}
-		blocks = append(blocks, section(fmt.Sprintf("*%s* (%d) — %s acts next", statusLabel(s), len(group), s.Owner())))
+		blocks = append(blocks, section(mdf("*%s* (%d) — %s acts next", s.Label(), len(group), group[0].Owner())))
 		for _, r := range group {
-			line := h.requestLine(r)
+			line := h.homeLine(r)
 			if r.Assignee != "" {
-				line += fmt.Sprintf("\n_Assignee:_ <@%s>", r.Assignee)
+				line += "\n_Assignee:_ " + mention(r.Assignee)
 			}
 			blocks = append(blocks, section(line))
 			var quick []button
@@ -89,7 +94,7 @@ func (h *Handler) queueBlocks(rs []astrobot.Request) []slack.Block {
 					quick = append(quick, b)
 				}
 			}
-			if a := actionsBlock(BlockHomeActions+r.ID.String(), r, quick); a != nil {
+			if a := actionsBlock(BlockHomeActions+r.Ref(), r, quick); a != nil {
 				blocks = append(blocks, a)
 			}
 		}

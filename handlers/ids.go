@@ -1,89 +1,95 @@
 package handlers
 
-import "github.com/astrobot-dev/astrobot"
+import (
+	"strings"
+
+	"github.com/astrobot-dev/astrobot"
+)
 
 // Every Slack identifier astrobot uses: slash commands, callback IDs, block IDs
-// and action IDs. Nothing else in the project spells one out.
+// and action IDs. Nothing else in the project spells one out; the IDs made
+// from a name (a form field, an action) are made by the functions below.
 const (
-	CommandIP   = "/astro-ip"
-	CommandPeer = "/astro-peer"
+	CommandIP      = "/astro-ip"
+	CommandConnect = "/astro-connect"
+	CommandPeer    = "/astro-peer" // the shortcut to the peering form
 
-	// CallbackPeerRequest is the callback ID of the peering request modal.
-	CallbackPeerRequest = "peer_request"
+	// CallbackPick is the modal in which the requester picks the kind of
+	// request; its input is BlockKind with the radio buttons ActionKind.
+	CallbackPick = "connect_pick"
+	BlockKind    = "connect_kind"
+	ActionKind   = "connect_kind_input"
 
-	// Input blocks of the peering request modal, with the action ID of the
-	// element inside each.
-	BlockCluster  = "peer_cluster"
-	ActionCluster = "peer_cluster_select"
-	BlockAccount  = "peer_account"
-	ActionAccount = "peer_account_input"
-	BlockRegion   = "peer_region"
-	ActionRegion  = "peer_region_select"
-	BlockVPC      = "peer_vpc"
-	ActionVPC     = "peer_vpc_input"
-	BlockCIDRs    = "peer_cidrs"
-	ActionCIDRs   = "peer_cidrs_input"
-	BlockNote     = "peer_note"
-	ActionNote    = "peer_note_input"
+	// CallbackRequest is the request form of every kind. Its
+	// private_metadata names the kind; its inputs are FieldBlock(name) with
+	// the element FieldAction(name), for the cluster, the note and the
+	// kind's fields.
+	CallbackRequest = "connect_request"
 
-	// Buttons on the support card and App Home. Each carries the request ID
-	// as its value.
-	ActionClaim          = "req_claim"
-	ActionApprove        = "req_approve"
-	ActionReject         = "req_reject"
-	ActionAddNote        = "req_note"
-	ActionRetry          = "req_retry"
-	ActionCancel         = "req_cancel"
-	ActionPeeringCreated = "req_peering_created"
-	ActionAccepted       = "req_accepted"
-	ActionConfigured     = "req_configured"
+	// Buttons on the support card and App Home: ActionButton(action), with
+	// the request's reference as value.
+	actionPrefix = "req_"
+
+	// ActionNewRequest is App Home's "New request" button.
+	ActionNewRequest = "home_new_request"
 
 	// BlockCardActions is the actions block of the support card;
 	// BlockHomeActions, followed by the request ID, the actions of one request
-	// on App Home.
+	// on App Home; BlockHomeNew the block of the New request button.
 	BlockCardActions = "req_actions"
 	BlockHomeActions = "home_actions_"
+	BlockHomeNew     = "home_new"
 
 	// Modals that ask support for one more value before a change, with their
-	// single input. Their private_metadata is the request ID.
-	CallbackReject  = "req_reject_modal"
-	CallbackAddNote = "req_note_modal"
-	CallbackPeering = "req_peering_modal"
-	BlockReason     = "req_reason"
-	ActionReason    = "req_reason_input"
-	BlockPeeringID  = "req_pcx"
-	ActionPeeringID = "req_pcx_input"
+	// single input. Their private_metadata is the request's reference.
+	CallbackReject   = "req_reject_modal"
+	CallbackAddNote  = "req_note_modal"
+	CallbackResource = "req_peering_modal" // the ID of the kind's resource; named when peering was the only kind
+	BlockReason      = "req_reason"
+	ActionReason     = "req_reason_input"
+	BlockResource    = "req_pcx"
+	ActionResource   = "req_pcx_input"
 )
 
-// blockOfField maps the domain's field names to the input blocks that carry
-// their errors.
-func blockOfField(field string) string {
-	switch field {
-	case astrobot.FieldCluster:
-		return BlockCluster
-	case astrobot.FieldAccount:
-		return BlockAccount
-	case astrobot.FieldRegion:
-		return BlockRegion
-	case astrobot.FieldVPC:
-		return BlockVPC
-	case astrobot.FieldCIDRs:
-		return BlockCIDRs
-	case astrobot.FieldNote:
-		return BlockNote
-	}
-	return ""
+// fieldPrefix starts the block and action IDs of form fields.
+const fieldPrefix = "f_"
+
+// FieldBlock is the input block of form field name.
+func FieldBlock(name string) string { return fieldPrefix + name }
+
+// FieldAction is the element of form field name.
+func FieldAction(name string) string { return fieldPrefix + name + "_input" }
+
+// ActionCluster is FieldAction(astrobot.FieldCluster): the cluster select of
+// every form, which searches as the user types when there are many clusters
+// (block_suggestion).
+const ActionCluster = fieldPrefix + astrobot.FieldCluster + "_input"
+
+// ActionButton is the action ID of the button that does action.
+func ActionButton(a astrobot.Action) string { return actionPrefix + string(a) }
+
+// buttonAction returns the action of a button's action ID.
+func buttonAction(actionID string) (astrobot.Action, bool) {
+	a, ok := strings.CutPrefix(actionID, actionPrefix)
+	return astrobot.Action(a), ok && a != ""
 }
 
-// KnownID reports whether id is one of the callback or action IDs above. The
-// transports label their metrics with known IDs only, so that forged payloads
-// cannot grow the number of series.
+// KnownID reports whether id is one of the callback or action IDs astrobot
+// made. The transports label their metrics with known IDs only, so that
+// forged payloads cannot grow the number of series.
 func KnownID(id string) bool {
 	switch id {
-	case CallbackPeerRequest, CallbackReject, CallbackAddNote, CallbackPeering,
-		ActionCluster, ActionClaim, ActionApprove, ActionReject, ActionAddNote, ActionRetry, ActionCancel,
-		ActionPeeringCreated, ActionAccepted, ActionConfigured:
+	case CallbackPick, CallbackRequest, CallbackReject, CallbackAddNote, CallbackResource, ActionCluster, ActionNewRequest:
 		return true
+	}
+	a, ok := buttonAction(id)
+	if !ok {
+		return false
+	}
+	for _, d := range astrobot.Kinds() {
+		if _, ok := astrobot.RuleFor(d, a); ok {
+			return true
+		}
 	}
 	return false
 }

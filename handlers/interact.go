@@ -13,9 +13,11 @@ func (h *Handler) Interaction(ctx context.Context, cb slack.InteractionCallback)
 	switch cb.Type {
 	case slack.InteractionTypeViewSubmission:
 		switch cb.View.CallbackID {
-		case CallbackPeerRequest:
-			return h.submitPeerRequest(ctx, cb)
-		case CallbackReject, CallbackAddNote, CallbackPeering:
+		case CallbackPick:
+			return h.submitPick(ctx, cb)
+		case CallbackRequest:
+			return h.submitRequest(ctx, cb)
+		case CallbackReject, CallbackAddNote, CallbackResource:
 			return h.submitStep(ctx, cb)
 		}
 	case slack.InteractionTypeBlockSuggestion:

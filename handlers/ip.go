@@ -21,10 +21,12 @@ func (h *Handler) SlashCommand(ctx context.Context, cmd slack.SlashCommand) *sla
 	switch cmd.Command {
 	case CommandIP:
 		return h.astroIP(ctx, cmd)
+	case CommandConnect:
+		return h.astroConnect(ctx, cmd)
 	case CommandPeer:
 		return h.astroPeer(ctx, cmd)
 	}
-	return ephemeral(fmt.Sprintf(":warning: astrobot does not know the command %s. Try %s help or %s help.", cmd.Command, CommandIP, CommandPeer))
+	return ephemeral(mdf(":warning: astrobot does not know the command %s. Try `%s help` or `%s help`.", astrobot.Quote(cmd.Command), CommandIP, CommandConnect))
 }
 
 func (h *Handler) astroIP(ctx context.Context, cmd slack.SlashCommand) *slack.Msg {
@@ -58,8 +60,9 @@ func (h *Handler) ipAnswer(ctx context.Context, c astrobot.Caller, clusters []as
 	cl, err := h.tenancy.FindCluster(c, clusters, arg)
 	if err != nil {
 		msg := visibleClusters(h.tenancy.Visible(c, clusters))
-		msg.Text = h.errorText(ctx, CommandIP, err) + "\n" + msg.Text
-		msg.Blocks.BlockSet = append([]slack.Block{section(h.errorText(ctx, CommandIP, err))}, msg.Blocks.BlockSet...)
+		warning := h.errorText(ctx, CommandIP, err)
+		msg.Text = string(warning) + "\n" + msg.Text
+		msg.Blocks.BlockSet = append([]slack.Block{section(warning)}, msg.Blocks.BlockSet...)
 		return msg
 	}
 	return ephemeral(clusterText(cl)) // mrkdwn text alone: half the bytes of text plus blocks
@@ -74,41 +77,53 @@ func (h *Handler) respond(ctx context.Context, url string, msg *slack.Msg) {
 	}
 }
 
-func ipUsage() string {
-	return "*" + CommandIP + "* shows the external IP addresses, VPC ID and CIDRs of your Astro clusters.\n" +
-		"• `" + CommandIP + " <cluster ID or name>` — one cluster\n" +
-		"• `" + CommandIP + "` — every cluster you can see\n" +
-		"• `" + CommandIP + " help` — this help\n" +
-		"Allow-list the external IPs in Snowflake, Databricks or your firewall; use the VPC ID to associate a private hosted zone."
+func ipUsage() md {
+	return mdf("*%s* shows the external IP addresses, VPC ID and CIDRs of your Astro clusters.\n"+
+		"• `%s <cluster ID or name>` — one cluster\n"+
+		"• `%s` — every cluster you can see\n"+
+		"• `%s help` — this help\n"+
+		"Allow-list the external IPs in Snowflake, Databricks or your firewall; use the VPC ID to associate a private hosted zone. "+
+		"For a private connection (peering, transit gateway, PrivateLink, a DNS zone), use `%s`.",
+		CommandIP, CommandIP, CommandIP, CommandIP, CommandConnect)
 }
 
 // clusterText is the full answer about one cluster.
-func clusterText(cl astrobot.Cluster) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%s* (`%s`) · %s\n", cl.Name, cl.ID, cl.Region)
-	b.WriteString("*External IPs* — fixed for the cluster's lifetime; allow-list them for each cluster you connect from:\n")
-	b.WriteString(ipBlock(cl))
-	fmt.Fprintf(&b, "*VPC ID:* `%s`\n*VPC CIDRs:* %s", cl.VPCID, cidrList(cl))
-	return b.String()
+func clusterText(cl astrobot.Cluster) md {
+	return mdf("*%s* (`%s`) · %s\n", cl.Name, cl.ID, cl.Region) +
+		"*External IPs* — fixed for the cluster's lifetime; allow-list them for each cluster you connect from:\n" +
+		ipBlock(cl, maxIPs) +
+		mdf("*VPC ID:* `%s`\n*VPC CIDRs:* %s", cl.VPCID, codeList(firstOf(astrobot.Strings(cl.CIDRs), maxCIDRs)))
 }
 
-func ipBlock(cl astrobot.Cluster) string {
+// How many IPs and CIDRs one answer shows, to stay well under the 20 KB a
+// Socket Mode acknowledgement may carry.
+const (
+	maxIPs        = 300
+	maxCIDRs      = 50
+	maxIPsInList  = 20
+	replyMaxBytes = 12000
+)
+
+// ipBlock is the external IPs of cl, one per line to copy, at most max.
+func ipBlock(cl astrobot.Cluster, max int) md {
 	if len(cl.ExternalIPs) == 0 {
 		return "_no external IPs found yet_\n"
 	}
-	ips := make([]string, len(cl.ExternalIPs))
-	for i, ip := range cl.ExternalIPs {
-		ips[i] = ip.String()
+	ips := astrobot.Strings(cl.ExternalIPs)
+	b := codeBlock(ips[:min(len(ips), max)]...) + "\n"
+	if len(ips) > max {
+		b += mdf("… and %d more IPs: `%s %s` lists every one.\n", len(ips)-max, CommandIP, cl.ID)
 	}
-	return "```\n" + strings.Join(ips, "\n") + "\n```\n"
+	return b
 }
 
-func cidrList(cl astrobot.Cluster) string {
-	s := make([]string, len(cl.CIDRs))
-	for i, p := range cl.CIDRs {
-		s[i] = "`" + p.String() + "`"
+// firstOf returns the first max values, and a last one saying how many were
+// left out.
+func firstOf(values []string, max int) []string {
+	if len(values) <= max {
+		return values
 	}
-	return strings.Join(s, ", ")
+	return append(values[:max:max], fmt.Sprintf("… and %d more", len(values)-max))
 }
 
 // visibleClusters lists clusters with their IPs. Sections hold at most 3000
@@ -118,24 +133,23 @@ func visibleClusters(clusters []astrobot.Cluster) *slack.Msg {
 	if len(clusters) == 0 {
 		return ephemeral("You can see no clusters from here. If you expected some, ask support to map your Slack workspace or this channel to your organization.")
 	}
-	head := fmt.Sprintf("Clusters visible to you (%d). `%s <cluster>` shows one with its VPC.", len(clusters), CommandIP)
+	head := mdf("Clusters visible to you (%d). `%s <cluster>` shows one with its VPC.", len(clusters), CommandIP)
 	blocks := []slack.Block{section(head)}
-	const sectionMax, replyMax = 2900, 12000
-	var cur strings.Builder
+	var cur md
 	total := 0
 	for i, cl := range clusters {
-		entry := fmt.Sprintf("*%s* (`%s`) · %s\n%s", cl.Name, cl.ID, cl.Region, ipBlock(cl))
-		if total+len(entry) > replyMax {
-			cur.WriteString(fmt.Sprintf("…and %d more: use `%s <cluster>`.", len(clusters)-i, CommandIP))
+		entry := mdf("*%s* (`%s`) · %s\n", cl.Name, cl.ID, cl.Region) + ipBlock(cl, maxIPsInList)
+		if total+len(entry) > replyMaxBytes {
+			cur += mdf("… and %d more clusters: use `%s <cluster>`.", len(clusters)-i, CommandIP)
 			break
 		}
-		if cur.Len()+len(entry) > sectionMax {
-			blocks = append(blocks, section(cur.String()))
-			cur.Reset()
+		if len(cur)+len(entry) > sectionRoom {
+			blocks = append(blocks, section(cur))
+			cur = ""
 		}
-		cur.WriteString(entry)
+		cur += entry
 		total += len(entry)
 	}
-	blocks = append(blocks, section(cur.String()))
+	blocks = append(blocks, section(cur))
 	return ephemeral(head, blocks...)
 }

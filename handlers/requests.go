@@ -10,18 +10,23 @@ import (
 	"github.com/slack-go/slack"
 )
 
+// listLimit bounds the requests one list answer shows.
+const listLimit = 20
+
 // findRequest returns a request with its history if c may see it: its
 // requester, support, or someone acting for the cluster's organization. Any
-// other request is reported as missing, like one that does not exist.
+// other request is reported as missing, like one that does not exist, and so
+// is a reference whose prefix is not that of the request's kind.
 func (h *Handler) findRequest(ctx context.Context, c astrobot.Caller, ref string) (astrobot.Request, []astrobot.Event, error) {
+	example := astrobot.FormatID(astrobot.Kinds()[0], 42)
 	if strings.TrimSpace(ref) == "" {
-		return astrobot.Request{}, nil, astrobot.Errorf(astrobot.EInvalid, "Name the request, like `%s status PEER-0042`; `%s list` shows yours.", CommandPeer, CommandPeer)
+		return astrobot.Request{}, nil, astrobot.Errorf(astrobot.EInvalid, "Name the request, like `%s status %s`; `%s list` shows yours.", CommandConnect, example, CommandConnect)
 	}
 	id, err := astrobot.ParseRequestID(ref)
 	if err != nil {
 		return astrobot.Request{}, nil, err
 	}
-	notFound := astrobot.Errorf(astrobot.ENotFound, "No request %s is visible to you. `%s list` shows yours.", id, CommandPeer)
+	notFound := astrobot.Errorf(astrobot.ENotFound, "No request %s is visible to you. `%s list` shows yours.", astrobot.Quote(strings.TrimSpace(ref)), CommandConnect)
 	r, events, err := h.requests.History(ctx, id)
 	if astrobot.ErrorCodeOf(err) == astrobot.ENotFound {
 		return astrobot.Request{}, nil, notFound
@@ -29,12 +34,13 @@ func (h *Handler) findRequest(ctx context.Context, c astrobot.Caller, ref string
 	if err != nil {
 		return astrobot.Request{}, nil, err
 	}
+	if !r.Matches(ref) {
+		return astrobot.Request{}, nil, notFound
+	}
 	if c.Support || r.Requester.UserID == c.UserID {
 		return r, events, nil
 	}
-	lctx, cancel := context.WithTimeout(ctx, h.lookupTimeout)
-	defer cancel()
-	clusters, err := h.dir.Clusters(lctx)
+	clusters, err := h.clusters(ctx)
 	if err != nil {
 		return astrobot.Request{}, nil, err
 	}
@@ -44,19 +50,31 @@ func (h *Handler) findRequest(ctx context.Context, c astrobot.Caller, ref string
 	return r, events, nil
 }
 
-func (h *Handler) listRequests(ctx context.Context, c astrobot.Caller) *slack.Msg {
-	var (
-		rs    []astrobot.Request
-		err   error
-		title string
-	)
-	if c.Support {
-		rs, err = h.requests.RequestsByStatus(ctx, openStatuses(), listLimit)
-		title = "Open requests, oldest first"
-	} else {
-		rs, err = h.requests.RequestsByRequester(ctx, c.UserID, listLimit)
-		title = "Your requests, newest first"
+// role is the capacity in which c may do action to r, or an EUnauthorized
+// error: support for everything, the requester to cancel their own.
+func role(c astrobot.Caller, r astrobot.Request, action astrobot.Action) (astrobot.Role, error) {
+	switch {
+	case c.Support:
+		return astrobot.RoleSupport, nil
+	case action == astrobot.ActCancel && r.Requester.UserID == c.UserID:
+		return astrobot.RoleRequester, nil
+	case action == astrobot.ActCancel:
+		return "", astrobot.Errorf(astrobot.EUnauthorized, "Only <@%s>, who filed %s, or support can cancel it; nothing was changed.", r.Requester.UserID, r.Ref())
 	}
+	return "", astrobot.Errorf(astrobot.EUnauthorized, "Only support can %s %s; nothing was changed.", action, r.Ref())
+}
+
+// myRequests returns what c follows: support the open queue, oldest first,
+// anyone else their own requests, newest first.
+func (h *Handler) myRequests(ctx context.Context, c astrobot.Caller, limit int) ([]astrobot.Request, error) {
+	if c.Support {
+		return h.requests.RequestsByStatus(ctx, astrobot.OpenStatuses(), limit)
+	}
+	return h.requests.RequestsByRequester(ctx, c.UserID, limit)
+}
+
+func (h *Handler) listRequests(ctx context.Context, c astrobot.Caller) *slack.Msg {
+	rs, err := h.myRequests(ctx, c, listLimit)
 	if err != nil {
 		return ephemeral(h.errorText(ctx, "list", err))
 	}
@@ -64,16 +82,24 @@ func (h *Handler) listRequests(ctx context.Context, c astrobot.Caller) *slack.Ms
 		if c.Support {
 			return ephemeral("The queue is empty: no open requests.")
 		}
-		return ephemeral("You have no requests. `" + CommandPeer + "` opens the request form.")
+		return ephemeral(mdf("You have no requests. `%s` opens the request form.", CommandConnect))
+	}
+	title := md("Your requests, newest first")
+	if c.Support {
+		title = "Open requests, oldest first"
 	}
 	now := h.now()
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%s* (at most %d):\n", title, listLimit)
+	lines := []string{string(mdf("*%s* (at most %d):", title, listLimit))}
 	for _, r := range rs {
-		fmt.Fprintf(&b, "• *%s* · %s · cluster `%s` ↔ `%s` · %s · %s ago\n", r.ID, statusLabel(r.Status), r.ClusterID, r.Peer.VPCID, r.Status.Owner(), age(now, r.CreatedAt))
+		lines = append(lines, string(mdf("• %s · %s ago", requestLine(&r), age(now, r.CreatedAt))))
 	}
-	b.WriteString("`" + CommandPeer + " status PEER-0042` shows one with its history.")
-	return ephemeral(title, section(truncate(b.String(), 2900)))
+	lines = append(lines, string(mdf("`%s status %s` shows one with its history.", CommandConnect, rs[0].Ref())))
+	return ephemeral(title, sections(md(strings.Join(lines, "\n")), maxMessageBlock)...)
+}
+
+// requestLine is a request in one line, for lists.
+func requestLine(r *astrobot.Request) md {
+	return mdf("*%s* · %s · %s · cluster `%s` ↔ %s · %s acts next", r.Ref(), r.Status.Label(), r.Def().Title(), r.ClusterID, r.Spec.Key(), r.Owner())
 }
 
 func (h *Handler) requestStatus(ctx context.Context, c astrobot.Caller, ref string) *slack.Msg {
@@ -81,30 +107,28 @@ func (h *Handler) requestStatus(ctx context.Context, c astrobot.Caller, ref stri
 	if err != nil {
 		return ephemeral(h.errorText(ctx, "status", err))
 	}
-	var b strings.Builder
-	b.WriteString(requestSummary(r))
-	fmt.Fprintf(&b, "\n*Next:* %s\n*History:*\n", nextStep(r))
+	head := requestSummary(r) + mdf("\n*Next:* %s\n*History:*", r.Next())
 	var lines []string
 	for _, e := range events {
 		if e.Action == astrobot.ActNote && !c.Support {
 			continue // internal notes stay with support
 		}
-		lines = append(lines, "• "+eventLine(e)+"\n")
+		lines = append(lines, "• "+string(eventLine(r, e)))
 	}
 	// Keep the newest events when the history is too long for one section.
-	size := b.Len()
+	size := len(head)
 	for _, l := range lines {
-		size += len(l)
+		size += len(l) + 1
 	}
-	for size > 2800 && len(lines) > 1 {
-		size -= len(lines[0])
-		lines = lines[1:]
-		if !strings.HasPrefix(lines[0], "• …") {
-			lines[0] = "• …earlier events left out\n" + lines[0]
-		}
+	dropped := 0
+	for size > sectionRoom-100 && len(lines) > 1 {
+		size -= len(lines[0]) + 1
+		lines, dropped = lines[1:], dropped+1
 	}
-	b.WriteString(strings.Join(lines, ""))
-	return ephemeral(fmt.Sprintf("%s · %s", r.ID, statusLabel(r.Status)), section(truncate(b.String(), 2900)))
+	if dropped > 0 {
+		lines = append([]string{string(mdf("• … %d earlier events left out", dropped))}, lines...)
+	}
+	return ephemeral(mdf("%s · %s", r.Ref(), r.Status.Label()), section(head+"\n"+md(strings.Join(lines, "\n"))))
 }
 
 func (h *Handler) cancelRequest(ctx context.Context, c astrobot.Caller, ref string) *slack.Msg {
@@ -112,97 +136,67 @@ func (h *Handler) cancelRequest(ctx context.Context, c astrobot.Caller, ref stri
 	if err != nil {
 		return ephemeral(h.errorText(ctx, "cancel", err))
 	}
-	role := astrobot.RoleRequester
-	switch {
-	case c.Support:
-		role = astrobot.RoleSupport
-	case r.Requester.UserID != c.UserID:
-		return ephemeral(h.errorText(ctx, "cancel", astrobot.Errorf(astrobot.EUnauthorized,
-			"Only <@%s>, who filed %s, or support can cancel it; nothing was changed.", r.Requester.UserID, r.ID)))
-	}
-	r, _, err = h.requests.Apply(ctx, r.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: c.UserID, Role: role, At: h.now()})
+	rl, err := role(c, r, astrobot.ActCancel)
 	if err != nil {
 		return ephemeral(h.errorText(ctx, "cancel", err))
 	}
-	return ephemeral(fmt.Sprintf(":no_entry_sign: %s is cancelled. Support has been told.", r.ID))
+	r, _, err = h.requests.Apply(ctx, r.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: c.UserID, Role: rl, At: h.now()})
+	if err != nil {
+		return ephemeral(h.errorText(ctx, "cancel", err))
+	}
+	return ephemeral(mdf(":no_entry_sign: %s is cancelled. Support has been told.", r.Ref()))
 }
 
-// escape makes text a user typed safe to show in mrkdwn: no mentions such
-// as <!channel>, no disguised links.
-func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+// factsLine is what a request asks for, in one line.
+func factsLine(r *astrobot.Request) md {
+	var parts []string
+	for _, f := range r.Def().Facts(r) {
+		parts = append(parts, string(mdf("*%s:* %s", f.Label, codeList(f.Values))))
+	}
+	return md(strings.Join(parts, " · "))
 }
 
 // requestSummary describes a request in a few lines.
-func requestSummary(r astrobot.Request) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%s* · %s\n", r.ID, statusLabel(r.Status))
-	fmt.Fprintf(&b, "*Requester:* <@%s>  *Cluster:* `%s`\n", r.Requester.UserID, r.ClusterID)
-	fmt.Fprintf(&b, "*Peer:* account `%s`, region `%s`, VPC `%s`, CIDRs %s\n", r.Peer.AccountID, r.Peer.Region, r.Peer.VPCID, prefixList(r.Peer.CIDRs))
-	if r.PeeringID != "" {
-		fmt.Fprintf(&b, "*Peering:* `%s`\n", r.PeeringID)
+func requestSummary(r astrobot.Request) md {
+	lines := []string{
+		string(mdf("*%s* · %s · %s", r.Ref(), r.Def().Title(), r.Status.Label())),
+		string(mdf("*Requester:* %s  *Cluster:* `%s`", mention(r.Requester.UserID), r.ClusterID)),
+		string(factsLine(&r)),
 	}
 	if r.Assignee != "" {
-		fmt.Fprintf(&b, "*Assignee:* <@%s>\n", r.Assignee)
+		lines = append(lines, string(mdf("*Assignee:* %s", mention(r.Assignee))))
 	}
 	if r.Note != "" {
-		fmt.Fprintf(&b, "*Note:* %s\n", escape(r.Note))
+		lines = append(lines, string(mdf("*Note:* %s", r.Note)))
 	}
 	for _, w := range r.Warnings {
-		fmt.Fprintf(&b, ":information_source: %s\n", w)
+		lines = append(lines, string(mdf(":information_source: %s", w)))
 	}
-	return b.String()
+	return md(strings.Join(lines, "\n"))
 }
 
-// nextStep says who acts next and what happens.
-func nextStep(r astrobot.Request) string {
-	s := r.Status.Next()
-	if r.Status == astrobot.StatusPendingAcceptance && r.PeeringID != "" {
-		s += fmt.Sprintf(" Accept `%s` in account %s, region %s.", r.PeeringID, r.Peer.AccountID, r.Peer.Region)
-	}
-	return s
-}
-
-func eventLine(e astrobot.Event) string {
-	who := "<@" + e.Actor + ">"
-	switch e.Actor {
-	case astrobot.ActorAWS:
-		who = "AWS"
-	case astrobot.ActorBot:
-		who = "astrobot"
-	}
-	line := fmt.Sprintf("%s — %s %s", e.At.UTC().Format("2006-01-02 15:04 UTC"), who, actionText(e))
+// eventLine is one event of r's history.
+func eventLine(r astrobot.Request, e astrobot.Event) md {
+	line := mdf("%s — %s %s", e.At.UTC().Format("2006-01-02 15:04 UTC"), actor(e.Actor), actionText(r.Def(), e))
 	if e.Note != "" {
-		line += ": " + escape(e.Note)
+		line += mdf(": %s", e.Note)
 	}
 	return line
 }
 
-func actionText(e astrobot.Event) string {
+func actionText(d astrobot.KindDef, e astrobot.Event) string {
 	if e.Action == astrobot.ActSubmit {
 		return "submitted the request"
 	}
-	rule, ok := astrobot.RuleFor(e.Action)
+	rule, ok := astrobot.RuleFor(d, e.Action)
 	if !ok {
 		return string(e.Action)
 	}
 	s := rule.Verb + " the request"
 	if e.From != e.To {
-		s += " (" + statusLabel(e.To) + ")"
+		s += " (" + e.To.Label() + ")"
 	}
 	return s
-}
-
-func statusLabel(s astrobot.Status) string {
-	return strings.ReplaceAll(string(s), "_", " ")
-}
-
-func prefixList[T fmt.Stringer](ps []T) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = "`" + p.String() + "`"
-	}
-	return strings.Join(s, ", ")
 }
 
 // age is a short duration: 5m, 3h, 2d.

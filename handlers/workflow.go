@@ -11,32 +11,42 @@ import (
 
 // button is one workflow button: what it does to a request and how it looks.
 type button struct {
-	actionID string
-	action   astrobot.Action
-	label    string
-	style    slack.Style
-	modal    string // callback ID of the modal it opens first, if any
-	manual   bool   // a step support records by hand in manual mode
+	action astrobot.Action
+	label  string
+	style  slack.Style
+	modal  string // callback ID of the modal it opens first, if any
+	manual bool   // a step support records by hand in manual mode
 }
 
-// buttons returns every workflow button, in display order.
-func buttons() []button {
-	return []button{
-		{ActionClaim, astrobot.ActClaim, "Claim", slack.StyleDefault, "", false},
-		{ActionApprove, astrobot.ActApprove, "Approve", slack.StylePrimary, "", false},
-		{ActionReject, astrobot.ActReject, "Reject", slack.StyleDanger, CallbackReject, false},
-		{ActionPeeringCreated, astrobot.ActPeeringCreated, "Peering requested", slack.StylePrimary, CallbackPeering, true},
-		{ActionAccepted, astrobot.ActAccepted, "Customer accepted", slack.StylePrimary, "", true},
-		{ActionConfigured, astrobot.ActConfigured, "Routes and DNS done", slack.StylePrimary, "", true},
-		{ActionRetry, astrobot.ActRetry, "Retry", slack.StyleDefault, "", false},
-		{ActionAddNote, astrobot.ActNote, "Add note", slack.StyleDefault, CallbackAddNote, false},
-		{ActionCancel, astrobot.ActCancel, "Cancel request", slack.StyleDanger, "", false},
+// buttons returns every workflow button of kind d, in display order: the
+// ones every kind has, and the kind's steps that support records in manual
+// mode.
+func buttons(d astrobot.KindDef) []button {
+	bs := []button{
+		{astrobot.ActClaim, "Claim", slack.StyleDefault, "", false},
+		{astrobot.ActApprove, "Approve", slack.StylePrimary, "", false},
+		{astrobot.ActReject, "Reject", slack.StyleDanger, CallbackReject, false},
 	}
+	for _, r := range d.Steps() {
+		if r.Button == "" {
+			continue
+		}
+		b := button{action: r.Action, label: r.Button, style: slack.StylePrimary, manual: true}
+		if r.Resource {
+			b.modal = CallbackResource
+		}
+		bs = append(bs, b)
+	}
+	return append(bs,
+		button{astrobot.ActRetry, "Retry", slack.StyleDefault, "", false},
+		button{astrobot.ActNote, "Add note", slack.StyleDefault, CallbackAddNote, false},
+		button{astrobot.ActCancel, "Cancel request", slack.StyleDanger, "", false},
+	)
 }
 
-func buttonFor(actionID string) (button, bool) {
-	for _, b := range buttons() {
-		if b.actionID == actionID {
+func buttonFor(d astrobot.KindDef, a astrobot.Action) (button, bool) {
+	for _, b := range buttons(d) {
+		if b.action == a {
 			return b, true
 		}
 	}
@@ -47,11 +57,11 @@ func buttonFor(actionID string) (button, bool) {
 // steps show only in manual mode; in AWS mode the bot takes them.
 func (h *Handler) validButtons(r astrobot.Request) []button {
 	var out []button
-	for _, b := range buttons() {
-		if b.manual && !h.manual {
+	for _, b := range buttons(r.Def()) {
+		if b.manual && !h.manual(r.Kind) {
 			continue
 		}
-		if astrobot.Allowed(b.action, r.Status, astrobot.RoleSupport) {
+		if r.Allowed(b.action, astrobot.RoleSupport) {
 			out = append(out, b)
 		}
 	}
@@ -65,47 +75,55 @@ func actionsBlock(blockID string, r astrobot.Request, bs []button) *slack.Action
 	}
 	els := make([]slack.BlockElement, len(bs))
 	for i, b := range bs {
-		btn := slack.NewButtonBlockElement(b.actionID, r.ID.String(), plain(b.label))
+		btn := slack.NewButtonBlockElement(ActionButton(b.action), r.Ref(), plain(b.label))
 		btn.Style = b.style
 		if b.action == astrobot.ActCancel {
-			btn.Confirm = slack.NewConfirmationBlockObject(plain("Cancel "+r.ID.String()+"?"),
-				plain("The request stops here; a new one must be filed to peer again."), plain("Cancel it"), plain("Keep it"))
+			btn.Confirm = slack.NewConfirmationBlockObject(plain("Cancel "+r.Ref()+"?"),
+				plain("The request stops here; a new one must be filed to connect again."), plain("Cancel it"), plain("Keep it"))
 		}
 		els[i] = btn
 	}
 	return slack.NewActionBlock(blockID, els...)
 }
 
-// blockAction handles a workflow button. Every press is authorized: support
-// buttons need support, cancel needs the requester or support. A refusal is
-// told to the presser alone and changes nothing.
+// blockAction handles a button. Every press is authorized: support buttons
+// need support, cancel needs the requester or support. A refusal is told to
+// the presser alone and changes nothing.
 func (h *Handler) blockAction(ctx context.Context, cb slack.InteractionCallback) {
 	if len(cb.ActionCallback.BlockActions) == 0 {
 		return
 	}
 	act := cb.ActionCallback.BlockActions[0]
-	b, ok := buttonFor(act.ActionID)
+	c := h.callerOf(ctx, cb, cb.Channel.ID)
+	if act.ActionID == ActionNewRequest {
+		if msg := h.openPicker(ctx, c, cb.TriggerID, ""); msg != nil {
+			h.tell(ctx, cb, md(msg.Text))
+		}
+		return
+	}
+	action, ok := buttonAction(act.ActionID)
 	if !ok {
 		h.log.WarnContext(ctx, "unknown action ignored", "action_id", act.ActionID)
 		return
 	}
-	team := cb.User.TeamID
-	if team == "" {
-		team = cb.Team.ID
-	}
-	c := h.caller(ctx, cb.User.ID, team, cb.Channel.ID)
 	r, _, err := h.findRequest(ctx, c, act.Value)
 	if err != nil {
 		h.tell(ctx, cb, h.errorText(ctx, act.ActionID, err))
 		return
 	}
-	role, err := h.role(c, r, b.action)
+	b, ok := buttonFor(r.Def(), action)
+	if !ok {
+		h.tell(ctx, cb, h.errorText(ctx, act.ActionID, astrobot.Errorf(astrobot.EInvalid,
+			"That button does nothing to a %s request; nothing was changed.", r.Def().Title())))
+		return
+	}
+	rl, err := role(c, r, b.action)
 	if err != nil {
 		h.tell(ctx, cb, h.errorText(ctx, act.ActionID, err))
 		return
 	}
 	if b.modal != "" {
-		if _, err := r.Check(b.action, role); err != nil {
+		if _, err := r.Check(b.action, rl); err != nil {
 			h.tell(ctx, cb, h.errorText(ctx, act.ActionID, err))
 			return
 		}
@@ -114,27 +132,14 @@ func (h *Handler) blockAction(ctx context.Context, cb slack.InteractionCallback)
 		}
 		return
 	}
-	if _, _, err := h.requests.Apply(ctx, r.ID, astrobot.Change{Action: b.action, Actor: c.UserID, Role: role, At: h.now()}); err != nil {
+	if _, _, err := h.requests.Apply(ctx, r.ID, astrobot.Change{Action: b.action, Actor: c.UserID, Role: rl, At: h.now()}); err != nil {
 		h.tell(ctx, cb, h.errorText(ctx, act.ActionID, err))
 	}
 }
 
-// role is the capacity in which c may do action to r, or an EUnauthorized error.
-func (h *Handler) role(c astrobot.Caller, r astrobot.Request, action astrobot.Action) (astrobot.Role, error) {
-	switch {
-	case c.Support:
-		return astrobot.RoleSupport, nil
-	case action == astrobot.ActCancel && r.Requester.UserID == c.UserID:
-		return astrobot.RoleRequester, nil
-	case action == astrobot.ActCancel:
-		return "", astrobot.Errorf(astrobot.EUnauthorized, "Only <@%s>, who filed %s, or support can cancel it; nothing was changed.", r.Requester.UserID, r.ID)
-	}
-	return "", astrobot.Errorf(astrobot.EUnauthorized, "Only support can %s %s; nothing was changed.", action, r.ID)
-}
-
 // tell sends the presser of a button a message only they see: ephemeral in
 // the channel of the button, or a DM from App Home.
-func (h *Handler) tell(ctx context.Context, cb slack.InteractionCallback, text string) {
+func (h *Handler) tell(ctx context.Context, cb slack.InteractionCallback, text md) {
 	channel := cb.Channel.ID
 	if channel == "" {
 		ch, _, _, err := h.slack.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{cb.User.ID}, ReturnIM: true})
@@ -142,18 +147,18 @@ func (h *Handler) tell(ctx context.Context, cb slack.InteractionCallback, text s
 			h.log.ErrorContext(ctx, "telling the user failed", "user", cb.User.ID, "err", err)
 			return
 		}
-		if _, _, err := h.slack.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false)); err != nil {
+		if _, _, err := h.slack.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(string(text), false)); err != nil {
 			h.log.ErrorContext(ctx, "telling the user failed", "user", cb.User.ID, "err", err)
 		}
 		return
 	}
-	if _, err := h.slack.PostEphemeralContext(ctx, channel, cb.User.ID, slack.MsgOptionText(text, false)); err != nil {
+	if _, err := h.slack.PostEphemeralContext(ctx, channel, cb.User.ID, slack.MsgOptionText(string(text), false)); err != nil {
 		h.log.ErrorContext(ctx, "telling the user failed", "user", cb.User.ID, "err", err)
 	}
 }
 
-// stepModal asks for the one value a step needs: a reason, a note or the
-// peering connection ID.
+// stepModal asks for the one value a step needs: a reason, a note or the ID
+// of the kind's resource.
 func stepModal(b button, r astrobot.Request) slack.ModalViewRequest {
 	var (
 		title, label, hint, block, action string
@@ -161,11 +166,12 @@ func stepModal(b button, r astrobot.Request) slack.ModalViewRequest {
 	)
 	switch b.modal {
 	case CallbackReject:
-		title, label, hint, block, action, multiline = "Reject "+r.ID.String(), "Reason", "The requester reads this.", BlockReason, ActionReason, true
+		title, label, hint, block, action, multiline = "Reject "+r.Ref(), "Reason", "The requester reads this.", BlockReason, ActionReason, true
 	case CallbackAddNote:
-		title, label, hint, block, action, multiline = "Note on "+r.ID.String(), "Note", "Internal: support only, never shown to the requester.", BlockReason, ActionReason, true
-	case CallbackPeering:
-		title, label, hint, block, action = "Peering for "+r.ID.String(), "Peering connection ID", "The pcx-… ID of the peering you created from the Astro VPC.", BlockPeeringID, ActionPeeringID
+		title, label, hint, block, action, multiline = "Note on "+r.Ref(), "Note", "Internal: support only, never shown to the requester.", BlockReason, ActionReason, true
+	case CallbackResource:
+		res := r.Def().Resource()
+		title, label, hint, block, action = b.label+" "+r.Ref(), res.Label, res.Hint, BlockResource, ActionResource
 	}
 	in := slack.NewPlainTextInputBlockElement(nil, action)
 	in.Multiline = multiline
@@ -173,10 +179,10 @@ func stepModal(b button, r astrobot.Request) slack.ModalViewRequest {
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      b.modal,
-		Title:           plain(truncate(title, 24)),
+		Title:           plain(truncate(title, maxModalTitle)),
 		Submit:          plain("Save"),
 		Close:           plain("Cancel"),
-		PrivateMetadata: r.ID.String(),
+		PrivateMetadata: r.Ref(),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			section(requestSummary(r)),
 			slack.NewInputBlock(block, plain(label), plain(hint), in),
@@ -187,39 +193,33 @@ func stepModal(b button, r astrobot.Request) slack.ModalViewRequest {
 // submitStep applies the step a modal asked a value for. Problems go back on
 // the modal's input; nothing changes unless the step is allowed.
 func (h *Handler) submitStep(ctx context.Context, cb slack.InteractionCallback) *slack.ViewSubmissionResponse {
-	var (
-		b     button
-		block = BlockReason
-		value = strings.TrimSpace(stateValue(cb.View, BlockReason, ActionReason).Value)
-	)
-	for _, x := range buttons() {
-		if x.modal == cb.View.CallbackID {
-			b = x
-		}
+	block := BlockReason
+	if cb.View.CallbackID == CallbackResource {
+		block = BlockResource
 	}
-	if b.modal == CallbackPeering {
-		block = BlockPeeringID
-		value = strings.ToLower(strings.TrimSpace(stateValue(cb.View, BlockPeeringID, ActionPeeringID).Value))
-	}
-	team := cb.User.TeamID
-	if team == "" {
-		team = cb.Team.ID
-	}
-	c := h.caller(ctx, cb.User.ID, team, "")
 	fail := func(err error) *slack.ViewSubmissionResponse {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{block: strings.TrimPrefix(h.errorText(ctx, cb.View.CallbackID, err), ":warning: ")})
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{block: truncate(h.errorSentence(ctx, cb.View.CallbackID, err), 2000)})
 	}
+	c := h.callerOf(ctx, cb, "")
 	r, _, err := h.findRequest(ctx, c, cb.View.PrivateMetadata)
 	if err != nil {
 		return fail(err)
 	}
-	role, err := h.role(c, r, b.action)
+	var b button
+	for _, x := range buttons(r.Def()) {
+		if x.modal == cb.View.CallbackID {
+			b = x
+		}
+	}
+	rl, err := role(c, r, b.action)
 	if err != nil {
 		return fail(err)
 	}
-	change := astrobot.Change{Action: b.action, Actor: c.UserID, Role: role, At: h.now(), Note: value}
-	if b.modal == CallbackPeering {
-		change.Note, change.PeeringID = "", value
+	change := astrobot.Change{Action: b.action, Actor: c.UserID, Role: rl, At: h.now()}
+	if b.modal == CallbackResource {
+		change.Resource = strings.ToLower(strings.TrimSpace(stateValue(cb.View, BlockResource, ActionResource).Value))
+	} else {
+		change.Note = strings.TrimSpace(stateValue(cb.View, BlockReason, ActionReason).Value)
 	}
 	if _, _, err := h.requests.Apply(ctx, r.ID, change); err != nil {
 		return fail(err)

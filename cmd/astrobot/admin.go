@@ -74,10 +74,10 @@ func requests(args []string, getenv func(string) string, stdout, stderr io.Write
 			return 1
 		}
 		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATUS\tREQUESTER\tCLUSTER\tACCOUNT\tREGION\tVPC\tCIDRS\tPEERING\tCREATED")
+		fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tREQUESTER\tCLUSTER\tFOR\tROUTES\tRESOURCE\tCREATED")
 		for _, r := range rs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.Requester.UserID, r.ClusterID,
-				r.Peer.AccountID, r.Peer.Region, r.Peer.VPCID, join(r.Peer.CIDRs), dash(r.PeeringID), r.CreatedAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Ref(), r.Def().Slug(), r.Status, r.Requester.UserID, r.ClusterID,
+				r.Spec.Key(), dash(strings.Join(astrobot.Strings(r.Spec.Routes()), ",")), dash(r.Resource), r.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		_ = tw.Flush()
 		return 0
@@ -102,11 +102,13 @@ func requests(args []string, getenv func(string) string, stdout, stderr io.Write
 			fmt.Fprintf(stderr, "astrobot: %s\n", messageOf(err))
 			return 1
 		}
-		fmt.Fprintf(stdout, "id:          %s\nstatus:      %s (%s acts next)\nrequester:   %s (team %s, channel %s)\ncluster:     %s\npeer:        account %s, region %s, %s, %s\n",
-			r.ID, r.Status, r.Status.Owner(), r.Requester.UserID, dash(r.Requester.TeamID), dash(r.Requester.ChannelID), r.ClusterID,
-			r.Peer.AccountID, r.Peer.Region, r.Peer.VPCID, join(r.Peer.CIDRs))
-		fmt.Fprintf(stdout, "peering:     %s\nassignee:    %s\nnote:        %s\ncreated:     %s\nupdated:     %s by %s\nevents:\n",
-			dash(r.PeeringID), dash(r.Assignee), dash(r.Note), r.CreatedAt.UTC().Format(time.RFC3339), r.UpdatedAt.UTC().Format(time.RFC3339), r.UpdatedBy)
+		fmt.Fprintf(stdout, "id:          %s\nkind:        %s\nstatus:      %s (%s acts next)\nrequester:   %s (team %s, channel %s)\ncluster:     %s\n",
+			r.Ref(), r.Def().Title(), r.Status, r.Owner(), r.Requester.UserID, dash(r.Requester.TeamID), dash(r.Requester.ChannelID), r.ClusterID)
+		for _, f := range r.Def().Facts(&r) {
+			fmt.Fprintf(stdout, "%-12s %s\n", strings.ToLower(f.Label)+":", strings.Join(f.Values, ", "))
+		}
+		fmt.Fprintf(stdout, "resource:    %s\nassignee:    %s\nnote:        %s\ncreated:     %s\nupdated:     %s by %s\nevents:\n",
+			dash(r.Resource), dash(r.Assignee), dash(r.Note), r.CreatedAt.UTC().Format(time.RFC3339), r.UpdatedAt.UTC().Format(time.RFC3339), r.UpdatedBy)
 		for _, e := range events {
 			fmt.Fprintf(stdout, "  %3d  %s  %-10s %-16s %s → %s  %s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, dash(string(e.From)), e.To, e.Note)
 		}

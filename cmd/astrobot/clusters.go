@@ -40,7 +40,7 @@ func clusters(args []string, getenv func(string) string, stdout, stderr io.Write
 		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tORGANIZATION\tREGION\tACCOUNT\tVPC\tCIDRS\tEXTERNAL IPS")
 		for _, c := range all {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Organization, c.Region, c.AccountID, c.VPCID, join(c.CIDRs), join(c.ExternalIPs))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Organization, c.Region, c.AccountID, c.VPCID, strings.Join(astrobot.Strings(c.CIDRs), ","), strings.Join(astrobot.Strings(c.ExternalIPs), ","))
 		}
 		_ = tw.Flush()
 		return 0
@@ -52,14 +52,6 @@ func clusters(args []string, getenv func(string) string, stdout, stderr io.Write
 		return 1
 	}
 	fmt.Fprintf(stdout, "id:            %s\nname:          %s\norganization:  %s\nregion:        %s\naccount:       %s\nvpc:           %s\ncidrs:         %s\nexternal ips:  %s\n",
-		c.ID, c.Name, c.Organization, c.Region, c.AccountID, c.VPCID, join(c.CIDRs), join(c.ExternalIPs))
+		c.ID, c.Name, c.Organization, c.Region, c.AccountID, c.VPCID, strings.Join(astrobot.Strings(c.CIDRs), ","), strings.Join(astrobot.Strings(c.ExternalIPs), ","))
 	return 0
-}
-
-func join[T fmt.Stringer](xs []T) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = x.String()
-	}
-	return strings.Join(s, ",")
 }
