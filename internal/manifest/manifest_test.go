@@ -19,8 +19,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// schemaFromRoot is where Slack's manifest schema lives, relative to the module root.
-var schemaFromRoot = filepath.Join("..", "shared", "slack", "manifest.schema.1.0.0.json")
+// schemaFile is Slack's manifest schema, vendored beside this test with its
+// MIT license (testdata/manifest.schema.LICENSE).
+var schemaFile = filepath.Join("testdata", "manifest.schema.1.0.0.json")
 
 func TestManifestValidates(t *testing.T) {
 	sch := compileSchema(t)
@@ -223,10 +224,13 @@ func TestSchemaCheck(t *testing.T) {
 // package rejects.
 func compileSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	path := filepath.Join(moduleRoot(t), schemaFromRoot)
+	path, err := filepath.Abs(schemaFile)
+	if err != nil {
+		t.Fatalf("locate Slack's manifest schema: %v", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatalf("Slack's manifest schema is missing: %v. Put shared/ (with slack/manifest.schema.1.0.0.json) beside the project root.", err)
+		t.Fatalf("open Slack's manifest schema: %v", err)
 	}
 	defer f.Close()
 	doc, err := jsonschema.UnmarshalJSON(f)
