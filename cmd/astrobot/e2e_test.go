@@ -21,6 +21,7 @@ import (
 
 	"github.com/astrobot-dev/astrobot/bot"
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
+	"github.com/astrobot-dev/astrobot/internal/mototest"
 )
 
 // binary is the astrobot built once for the end-to-end tests.
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building astrobot: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := mototest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -3,9 +3,13 @@ package mototest_test
 import (
 	"context"
 	"fmt"
-	"runtime"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
@@ -78,32 +82,109 @@ func TestURL(t *testing.T) {
 	}
 }
 
-// fatalRecorder records the message of Fatal and ends its goroutine, as
-// testing.T does.
-type fatalRecorder struct {
-	testing.TB
-	msg string
-}
+// childEnv names the variable that makes TestChildProcess act: the tests
+// below run this test binary again as a child with it set.
+const childEnv = "MOTOTEST_CHILD"
 
-func (r *fatalRecorder) Helper() {}
-
-func (r *fatalRecorder) Fatal(args ...any) {
-	r.msg = fmt.Sprint(args...)
-	runtime.Goexit()
-}
-
-func TestURLFailsWhenUnset(t *testing.T) {
-	t.Setenv("MOTO_URL", "")
-	r := &fatalRecorder{TB: t}
-	done := make(chan string)
-	go func() {
-		defer close(done)
-		done <- mototest.URL(r)
-	}()
-	if got, returned := <-done; returned {
-		t.Fatalf("URL returned %q with MOTO_URL unset, want a fatal error", got)
+// TestChildProcess is the child of the tests below: it prints the moto URL
+// the child gets (through Main, as every test binary does) and exits. It does
+// nothing unless childEnv is set.
+func TestChildProcess(t *testing.T) {
+	if os.Getenv(childEnv) == "" {
+		return
 	}
-	if want := "MOTO_URL is not set: run the tests with scripts/test, which starts moto"; r.msg != want {
-		t.Errorf("URL failed with %q, want %q", r.msg, want)
+	fmt.Printf("url=%s\n", mototest.URL(t))
+}
+
+// runChild runs TestChildProcess in a new process of this test binary with
+// env added to (and replacing) this process's environment, less MOTO_URL
+// when unsetMoto. It returns the child's output and how it exited.
+func runChild(t *testing.T, unsetMoto bool, env ...string) (string, error) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatalf("find the test binary: %v", err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestChildProcess$", "-test.count=1")
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if unsetMoto && name == "MOTO_URL" {
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	cmd.Env = append(cmd.Env, childEnv+"=1")
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestURLFailsWithoutMotoServer: with MOTO_URL unset and no moto_server on
+// PATH, URL fails the test and names the install command.
+func TestURLFailsWithoutMotoServer(t *testing.T) {
+	out, err := runChild(t, true, "PATH="+t.TempDir())
+	if err == nil {
+		t.Fatalf("child passed without MOTO_URL and moto_server, want a failure; output:\n%s", out)
+	}
+	for _, want := range []string{
+		"MOTO_URL is not set and moto_server is not installed",
+		"install it with: pip install 'moto[server]==5.2.1'",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("child output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestURLFailsWhenMotoServerDies: with MOTO_URL unset and a moto_server that
+// exits at once, URL fails the test with the server's log.
+func TestURLFailsWhenMotoServerDies(t *testing.T) {
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho 'moto_server: cannot bind the port' >&2\nexit 3\n"
+	if err := os.WriteFile(filepath.Join(dir, "moto_server"), []byte(script), 0o755); err != nil {
+		t.Fatalf("write the fake moto_server: %v", err)
+	}
+	out, err := runChild(t, true, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if err == nil {
+		t.Fatalf("child passed with a moto_server that exits, want a failure; output:\n%s", out)
+	}
+	for _, want := range []string{
+		"moto_server exited before it answered",
+		"exit status 3",
+		"moto_server: cannot bind the port",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("child output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestURLOfTheRun: a test binary uses MOTO_URL when it is set and starts no
+// moto_server; when it is not set (a plain go test), the binary starts its
+// own moto_server, and it is gone once the binary has exited.
+func TestURLOfTheRun(t *testing.T) {
+	out, err := runChild(t, false)
+	if err != nil {
+		t.Fatalf("child: %v; output:\n%s", err, out)
+	}
+	_, rest, ok := strings.Cut(out, "url=")
+	if !ok {
+		t.Fatalf("child printed no URL:\n%s", out)
+	}
+	url, _, _ := strings.Cut(rest, "\n")
+
+	if motoURL := os.Getenv("MOTO_URL"); motoURL != "" {
+		if want := strings.TrimRight(motoURL, "/"); url != want {
+			t.Errorf("child with MOTO_URL=%s used %s, want MOTO_URL", motoURL, url)
+		}
+		return
+	}
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Errorf("child's own moto_server is at %s, want a loopback address", url)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := client.Get(url + "/moto-api/"); err == nil {
+		resp.Body.Close()
+		t.Errorf("the child's moto_server at %s still answers (%s) after the child exited", url, resp.Status)
 	}
 }
