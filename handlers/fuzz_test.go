@@ -141,9 +141,10 @@ func fuzzOrgs() []astrobot.Organization {
 // fuzzFiled is the request in the store of FuzzSlashCommandText: acme's owner
 // peers Prod-East with their VPC.
 var fuzzFiled = astrobot.Request{
+	Kind:      astrobot.KindPeering,
 	Requester: astrobot.Requester{UserID: fuzzOwner, TeamID: fuzzTeamAcme, ChannelID: "CACME"},
 	ClusterID: "cl-acme-prod",
-	Peer: astrobot.Peer{AccountID: "999988887777", Region: "us-east-1", VPCID: "vpc-0fedcba9876543210",
+	Spec: astrobot.PeeringSpec{AccountID: "999988887777", Region: "us-east-1", VPCID: "vpc-0fedcba9876543210",
 		CIDRs: fuzzPrefix("192.168.64.0/20")},
 	Note: "please hurry",
 }
@@ -292,7 +293,7 @@ func FuzzSlashCommandText(f *testing.F) {
 	callers := []caller{
 		// Nobody maps team T9999: no cluster and no request is theirs.
 		{fuzzOutsider, "T9999", "C9999", append(secrets(clusters...),
-			fuzzFiled.Peer.VPCID, fuzzFiled.Peer.AccountID, fuzzFiled.Note)},
+			fuzzFiled.Spec.(astrobot.PeeringSpec).VPCID, fuzzFiled.Spec.(astrobot.PeeringSpec).AccountID, fuzzFiled.Note)},
 		// An acme colleague of the owner: acme's clusters, never globex's.
 		{fuzzMember, fuzzTeamAcme, "C9999", secrets(clusters[2])},
 	}
@@ -353,7 +354,7 @@ func FuzzSlashCommandText(f *testing.F) {
 		}
 		got, events, err := db.History(ctx, filed.ID)
 		if err != nil || got.Status != astrobot.StatusSubmitted || len(events) != 1 {
-			t.Fatalf("%s %s changed %s: status %q, %d events, err %v; only its owner or support may", cmd, short(text), filed.ID, got.Status, len(events), err)
+			t.Fatalf("%s %s changed %d: status %q, %d events, err %v; only its owner or support may", cmd, short(text), filed.ID, got.Status, len(events), err)
 		}
 	})
 }

@@ -234,7 +234,7 @@ func validForm() peerForm {
 }
 
 // openModal runs /astro-peer as c and returns the private metadata of the
-// modal the handler opened.
+// modal the handler opened: the peering form.
 func (e *env) openModal(t *testing.T, c caller) string {
 	t.Helper()
 	before := len(e.srv.CallsTo("views.open"))
@@ -253,19 +253,25 @@ func (e *env) openModal(t *testing.T, c caller) string {
 // submission builds the view_submission Slack sends when c submits the
 // peering modal viewID, opened with private metadata meta.
 func submission(c caller, viewID, meta string, f peerForm) slack.InteractionCallback {
-	values := map[string]map[string]slack.BlockAction{
-		handlers.BlockCluster: {handlers.ActionCluster: {Type: "static_select", SelectedOption: slack.OptionBlockObject{Value: f.cluster}}},
-		handlers.BlockAccount: {handlers.ActionAccount: {Type: "plain_text_input", Value: f.account}},
-		handlers.BlockRegion:  {handlers.ActionRegion: {Type: "static_select", SelectedOption: slack.OptionBlockObject{Value: f.region}}},
-		handlers.BlockVPC:     {handlers.ActionVPC: {Type: "plain_text_input", Value: f.vpc}},
-		handlers.BlockCIDRs:   {handlers.ActionCIDRs: {Type: "plain_text_input", Value: f.cidrs}},
-		handlers.BlockNote:    {handlers.ActionNote: {Type: "plain_text_input", Value: f.note}},
+	values := map[string]map[string]slack.BlockAction{}
+	selected := func(name, v string) {
+		values[handlers.FieldBlock(name)] = map[string]slack.BlockAction{
+			handlers.FieldAction(name): {Type: "static_select", SelectedOption: slack.OptionBlockObject{Value: v}}}
 	}
+	input := func(name, v string) {
+		values[handlers.FieldBlock(name)] = map[string]slack.BlockAction{handlers.FieldAction(name): {Type: "plain_text_input", Value: v}}
+	}
+	selected(astrobot.FieldCluster, f.cluster)
+	input(astrobot.FieldAccount, f.account)
+	selected(astrobot.FieldRegion, f.region)
+	input(astrobot.FieldVPC, f.vpc)
+	input(astrobot.FieldCIDRs, f.cidrs)
+	input(astrobot.FieldNote, f.note)
 	return slack.InteractionCallback{
 		Type: slack.InteractionTypeViewSubmission,
 		User: slack.User{ID: c.user, TeamID: c.team},
 		Team: slack.Team{ID: c.team},
-		View: slack.View{ID: viewID, Type: slack.VTModal, CallbackID: handlers.CallbackPeerRequest,
+		View: slack.View{ID: viewID, Type: slack.VTModal, CallbackID: handlers.CallbackRequest,
 			PrivateMetadata: meta, State: &slack.ViewState{Values: values}},
 	}
 }
@@ -411,4 +417,17 @@ func manyClusters(org string, n int) []astrobot.Cluster {
 		}
 	}
 	return out
+}
+
+// peeringNext is the next-step sentence of status s of a peering.
+func peeringNext(s astrobot.Status) string {
+	d, _ := astrobot.KindOf(astrobot.KindPeering)
+	return astrobot.NextOf(d, s)
+}
+
+// peeringRequest is request id of alice, a peering of acmeProd in status s.
+func peeringRequest(id astrobot.RequestID, s astrobot.Status) astrobot.Request {
+	return astrobot.Request{ID: id, Kind: astrobot.KindPeering, Status: s, ClusterID: acmeProd.ID,
+		Requester: astrobot.Requester{UserID: userAlice, TeamID: teamAcme},
+		Spec:      astrobot.PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-12345678", CIDRs: prefixes("192.168.0.0/20")}}
 }

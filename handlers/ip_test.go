@@ -61,7 +61,7 @@ func TestAstroIP(t *testing.T) {
 			name:    "help",
 			caller:  alice,
 			text:    "help",
-			want:    []string{handlers.CommandIP + " <cluster ID or name>", "Allow-list"},
+			want:    []string{handlers.CommandIP + " &lt;cluster ID or name&gt;", "Allow-list"},
 			notWant: clusterFacts(acmeProd),
 		},
 		{
@@ -210,7 +210,7 @@ func TestAstroIPManyClusters(t *testing.T) {
 	if !strings.Contains(text, fmt.Sprintf("Clusters visible to you (%d)", n)) {
 		t.Errorf("reply does not count %d clusters:\n%.300s", n, text)
 	}
-	m := regexp.MustCompile(`…and (\d+) more`).FindStringSubmatch(text)
+	m := regexp.MustCompile(`… and (\d+) more`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("reply lists %d of %d clusters and does not say how many more there are", listed, n)
 	}
@@ -245,6 +245,25 @@ func (d *slowDirectory) Clusters(ctx context.Context) ([]astrobot.Cluster, error
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+func (d *slowDirectory) Cluster(ctx context.Context, id string) (astrobot.Cluster, error) {
+	return clusterOf(ctx, d, id)
+}
+
+// clusterOf is Directory.Cluster for a test directory: the cluster of its
+// Clusters with the ID.
+func clusterOf(ctx context.Context, d handlers.Directory, id string) (astrobot.Cluster, error) {
+	cs, err := d.Clusters(ctx)
+	if err != nil {
+		return astrobot.Cluster{}, err
+	}
+	for _, c := range cs {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return astrobot.Cluster{}, astrobot.Errorf(astrobot.ENotFound, "no cluster %s", id)
 }
 
 // TestAstroIPFollowUp checks that a look-up slower than the ack is answered
@@ -346,5 +365,5 @@ func TestCloseStopsFollowUp(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	e := newEnv(t)
 	msg := e.command(t, alice, "/astro-nope", "")
-	checkText(t, msgText(msg), []string{"/astro-nope", handlers.CommandIP + " help", handlers.CommandPeer + " help"}, nil)
+	checkText(t, msgText(msg), []string{"/astro-nope", handlers.CommandIP + " help", handlers.CommandConnect + " help"}, nil)
 }

@@ -25,11 +25,11 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // nextDelivery returns the one notification due in the outbox.
-func (e *env) nextDelivery(t *testing.T) store.Delivery {
+func (e *env) nextDelivery(t *testing.T) store.Entry {
 	t.Helper()
-	ds, err := e.db.PendingDeliveries(testContext(t), e.clock.Now(), 0)
+	ds, err := e.db.Outbox().Due(testContext(t), e.clock.Now(), 0)
 	if err != nil {
-		t.Fatalf("PendingDeliveries: %v", err)
+		t.Fatalf("Due: %v", err)
 	}
 	if len(ds) != 1 {
 		t.Fatalf("%d deliveries due, want 1: %+v", len(ds), ds)
@@ -44,47 +44,52 @@ func (e *env) nextDelivery(t *testing.T) store.Delivery {
 // succeed too.
 func (e *env) deliver(t *testing.T, want astrobot.NotificationKind) *astrobot.MessageRef {
 	t.Helper()
-	ctx := testContext(t)
 	followed := []astrobot.NotificationKind{astrobot.NotifyCard, astrobot.NotifyThread, astrobot.NotifyRequester}
 	for {
 		d := e.nextDelivery(t)
-		kind := d.Notification.Kind
+		kind := d.Notification().Kind
 		if kind != want && slices.Contains(followed, kind) {
 			t.Fatalf("next notification is %q, want %q", kind, want)
 		}
-		ref, err := e.h.Deliver(ctx, d.Notification, d.Request, d.Event)
-		if err != nil {
-			t.Fatalf("Deliver(%s %s): %v", kind, d.Request.ID, err)
-		}
-		if err := e.db.Acknowledge(ctx, []store.Ack{{Key: d.Key, Card: ref}}); err != nil {
-			t.Fatalf("Acknowledge: %v", err)
-		}
+		ref := e.deliverEntry(t, d)
 		if kind == want {
 			return ref
 		}
 	}
 }
 
+// deliverEntry delivers one outbox entry as the outbox worker does: the
+// notification, the card's reference if it posted one, then the entry done.
+func (e *env) deliverEntry(t *testing.T, d store.Entry) *astrobot.MessageRef {
+	t.Helper()
+	ctx := testContext(t)
+	ref, err := e.h.Deliver(ctx, d.Notification(), d.Request, d.Event)
+	if err != nil {
+		t.Fatalf("Deliver(%s %s): %v", d.Kind, d.Request.Ref(), err)
+	}
+	if ref != nil {
+		if err := e.db.RecordCard(ctx, d.Request.ID, *ref); err != nil {
+			t.Fatalf("RecordCard: %v", err)
+		}
+	}
+	if err := e.db.Outbox().Done(ctx, d.Key); err != nil {
+		t.Fatalf("Done: %v", err)
+	}
+	return ref
+}
+
 // deliverRest delivers every notification still due.
 func (e *env) deliverRest(t *testing.T) {
 	t.Helper()
-	ctx := testContext(t)
 	for {
-		ds, err := e.db.PendingDeliveries(ctx, e.clock.Now(), 0)
+		ds, err := e.db.Outbox().Due(testContext(t), e.clock.Now(), 0)
 		if err != nil {
-			t.Fatalf("PendingDeliveries: %v", err)
+			t.Fatalf("Due: %v", err)
 		}
 		if len(ds) == 0 {
 			return
 		}
-		d := ds[0]
-		ref, err := e.h.Deliver(ctx, d.Notification, d.Request, d.Event)
-		if err != nil {
-			t.Fatalf("Deliver(%s %s): %v", d.Notification.Kind, d.Request.ID, err)
-		}
-		if err := e.db.Acknowledge(ctx, []store.Ack{{Key: d.Key, Card: ref}}); err != nil {
-			t.Fatalf("Acknowledge: %v", err)
-		}
+		e.deliverEntry(t, ds[0])
 	}
 }
 
@@ -144,7 +149,7 @@ func TestDeliverLifecycle(t *testing.T) {
 	}
 	checkText(t, post.Param("text"), []string{"PEER-0001", "submitted", acmeProd.ID}, nil)
 	checkText(t, blocksText(t, post), []string{"PEER-0001", "<@" + userAlice + ">", acmeProd.ID, "123456789012", "us-east-1",
-		validForm().vpc, "192.168.0.0/20", "_unclaimed_", astrobot.StatusSubmitted.Next()}, nil)
+		validForm().vpc, "192.168.0.0/20", "_unclaimed_", peeringNext(astrobot.StatusSubmitted)}, nil)
 	if r, err := e.db.Request(ctx, 1); err != nil || r.Card != *card {
 		t.Fatalf("stored card = %+v, %v; want %+v", r.Card, err, *card)
 	}
@@ -164,7 +169,7 @@ func TestDeliverLifecycle(t *testing.T) {
 	if got, want := calls[1].Param("channel"), "D"+userAlice; got != want {
 		t.Errorf("DM posted to %q, want the channel conversations.open returned, %q", got, want)
 	}
-	receipt := append([]string{"PEER-0001", acmeProd.Name, astrobot.StatusSubmitted.Next(), handlers.CommandPeer + " status PEER-0001"},
+	receipt := append([]string{"PEER-0001", acmeProd.Name, peeringNext(astrobot.StatusSubmitted), handlers.CommandConnect + " status PEER-0001"},
 		clusterFacts(acmeProd)[1:2]...) // the VPC ID
 	for _, p := range acmeProd.CIDRs {
 		receipt = append(receipt, p.String())
@@ -184,7 +189,7 @@ func TestDeliverLifecycle(t *testing.T) {
 	if upd.Param("channel") != card.Channel || upd.Param("ts") != card.TS {
 		t.Errorf("chat.update of %s/%s, want the card %s/%s", upd.Param("channel"), upd.Param("ts"), card.Channel, card.TS)
 	}
-	checkText(t, blocksText(t, upd), []string{"PEER-0001 · VPC peering · approved", astrobot.StatusApproved.Next()}, []string{"submitted"})
+	checkText(t, blocksText(t, upd), []string{"PEER-0001 · VPC peering · approved", peeringNext(astrobot.StatusApproved)}, []string{"submitted"})
 	e.deliver(t, astrobot.NotifyThread)
 	line := e.lastCall(t, "chat.postMessage", 3)
 	if line.Param("channel") != card.Channel || line.Param("thread_ts") != card.TS {
@@ -195,7 +200,7 @@ func TestDeliverLifecycle(t *testing.T) {
 	// 4. The peering exists: the customer must act, so they hear about it.
 	const pcx = "pcx-0123456789abcdef0"
 	if _, _, err := e.db.Apply(ctx, 1, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: userSupport, Role: astrobot.RoleSupport,
-		PeeringID: pcx, ExpiresAt: e.clock.Now().Add(7 * 24 * time.Hour)}); err != nil {
+		Resource: pcx, ExpiresAt: e.clock.Now().Add(7 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	e.deliver(t, astrobot.NotifyCard)
@@ -225,10 +230,12 @@ func (failingDirectory) Clusters(context.Context) ([]astrobot.Cluster, error) {
 	return nil, errors.New("ec2: DescribeVpcs: connection refused")
 }
 
+func (failingDirectory) Cluster(context.Context, string) (astrobot.Cluster, error) {
+	return astrobot.Cluster{}, errors.New("ec2: DescribeVpcs: connection refused")
+}
+
 func TestDeliverFailures(t *testing.T) {
-	fresh := astrobot.Request{ID: 7, Status: astrobot.StatusSubmitted, ClusterID: acmeProd.ID,
-		Requester: astrobot.Requester{UserID: userAlice, TeamID: teamAcme},
-		Peer:      astrobot.Peer{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-12345678", CIDRs: prefixes("192.168.0.0/20")}}
+	fresh := peeringRequest(7, astrobot.StatusSubmitted)
 	posted := fresh
 	posted.Card = astrobot.MessageRef{Channel: chanSupport, TS: "1700000000.000001"}
 	submit := astrobot.Event{Seq: 0, Action: astrobot.ActSubmit, Actor: userAlice, To: astrobot.StatusSubmitted}
@@ -259,7 +266,7 @@ func TestDeliverFailures(t *testing.T) {
 			wantErr: []string{"send DM to requester", "is_archived"}, wantCalls: []string{"conversations.open", "chat.postMessage"}},
 		{name: "receipt without the directory", dir: failingDirectory{},
 			kind: astrobot.NotifyRequester, req: fresh,
-			wantErr: []string{"receipt for PEER-0007", "connection refused"}},
+			wantErr: []string{"message for PEER-0007", "connection refused"}},
 		{name: "unknown kind", kind: "carrier_pigeon", req: fresh,
 			wantErr: []string{"carrier_pigeon"}},
 	}
@@ -293,7 +300,7 @@ func TestDeliverFailures(t *testing.T) {
 func TestDeliverRateLimited(t *testing.T) {
 	e := newEnv(t)
 	e.srv.FailNext("chat.postMessage", 1, fakeslack.Failure{Status: 429, RetryAfter: 3})
-	r := astrobot.Request{ID: 1, Status: astrobot.StatusSubmitted, ClusterID: acmeProd.ID}
+	r := peeringRequest(1, astrobot.StatusSubmitted)
 	_, err := e.h.Deliver(testContext(t), astrobot.Notification{RequestID: 1, Kind: astrobot.NotifyCard}, r, astrobot.Event{})
 	rl, ok := errors.AsType[*slack.RateLimitedError](err)
 	if !ok || rl.RetryAfter != 3*time.Second {
@@ -305,7 +312,7 @@ func TestDeliverRateLimited(t *testing.T) {
 // posted goes to the support channel rather than being lost.
 func TestDeliverThreadBeforeCard(t *testing.T) {
 	e := newEnv(t)
-	r := astrobot.Request{ID: 3, Status: astrobot.StatusApproved, ClusterID: acmeProd.ID}
+	r := peeringRequest(3, astrobot.StatusApproved)
 	ev := astrobot.Event{Seq: 1, At: start, Actor: userSupport, Action: astrobot.ActApprove, From: astrobot.StatusSubmitted, To: astrobot.StatusApproved}
 	if _, err := e.h.Deliver(testContext(t), astrobot.Notification{RequestID: 3, Kind: astrobot.NotifyThread, Event: 1}, r, ev); err != nil {
 		t.Fatal(err)
@@ -325,12 +332,12 @@ func goldenRequest() astrobot.Request {
 		Status:    astrobot.StatusPendingAcceptance,
 		Requester: astrobot.Requester{UserID: userAlice, TeamID: teamAcme, ChannelID: chanAcmeShared},
 		ClusterID: acmeProd.ID,
-		Peer: astrobot.Peer{AccountID: "123456789012", Region: "eu-central-1", VPCID: "vpc-0abc12345678def90",
+		Spec: astrobot.PeeringSpec{AccountID: "123456789012", Region: "eu-central-1", VPCID: "vpc-0abc12345678def90",
 			CIDRs: prefixes("192.168.0.0/20", "100.64.0.0/16")},
 		Note:      "Peering for the reporting VPC, please.",
 		Warnings:  []string{"100.64.0.0/16 is in the shared address space (RFC 6598); make sure nothing else on your side routes it."},
 		Assignee:  userSupport,
-		PeeringID: "pcx-0123456789abcdef0",
+		Resource:  "pcx-0123456789abcdef0",
 		ExpiresAt: start.Add(7 * 24 * time.Hour),
 		CreatedAt: start,
 		UpdatedAt: start.Add(time.Hour),
@@ -443,8 +450,8 @@ func TestRequesterTextEscaped(t *testing.T) {
 // where it was posted, even when the support channel has changed since.
 func TestDeliverFollowsCard(t *testing.T) {
 	card := astrobot.MessageRef{Channel: "COLDSUPPORT", TS: "1700000000.000123"}
-	r := astrobot.Request{ID: 5, Status: astrobot.StatusApproved, ClusterID: acmeProd.ID, Card: card,
-		Requester: astrobot.Requester{UserID: userAlice, TeamID: teamAcme}}
+	r := peeringRequest(5, astrobot.StatusApproved)
+	r.Card = card
 	ev := astrobot.Event{Seq: 1, At: start, Actor: userSupport, Action: astrobot.ActApprove, From: astrobot.StatusSubmitted, To: astrobot.StatusApproved}
 	tests := []struct {
 		kind       astrobot.NotificationKind

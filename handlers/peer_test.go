@@ -103,12 +103,12 @@ func TestAstroPeerOpensModal(t *testing.T) {
 		{name: "other organization", caller: gina},
 		{name: "support", caller: support, text: globexProd.Name, wantInitial: globexProd.ID},
 	}
-	wantBlocks := []string{handlers.BlockCluster, handlers.BlockAccount, handlers.BlockRegion, handlers.BlockVPC,
-		handlers.BlockCIDRs, handlers.BlockNote}
+	wantBlocks := []string{handlers.FieldBlock(astrobot.FieldCluster), handlers.FieldBlock(astrobot.FieldAccount), handlers.FieldBlock(astrobot.FieldRegion), handlers.FieldBlock(astrobot.FieldVPC),
+		handlers.FieldBlock(astrobot.FieldCIDRs), handlers.FieldBlock(astrobot.FieldNote)}
 	wantActions := map[string]string{
-		handlers.BlockCluster: handlers.ActionCluster, handlers.BlockAccount: handlers.ActionAccount,
-		handlers.BlockRegion: handlers.ActionRegion, handlers.BlockVPC: handlers.ActionVPC,
-		handlers.BlockCIDRs: handlers.ActionCIDRs, handlers.BlockNote: handlers.ActionNote,
+		handlers.FieldBlock(astrobot.FieldCluster): handlers.ActionCluster, handlers.FieldBlock(astrobot.FieldAccount): handlers.FieldAction(astrobot.FieldAccount),
+		handlers.FieldBlock(astrobot.FieldRegion): handlers.FieldAction(astrobot.FieldRegion), handlers.FieldBlock(astrobot.FieldVPC): handlers.FieldAction(astrobot.FieldVPC),
+		handlers.FieldBlock(astrobot.FieldCIDRs): handlers.FieldAction(astrobot.FieldCIDRs), handlers.FieldBlock(astrobot.FieldNote): handlers.FieldAction(astrobot.FieldNote),
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,9 +124,9 @@ func TestAstroPeerOpensModal(t *testing.T) {
 			if want := "trigger-" + tt.caller.user; v.TriggerID != want {
 				t.Errorf("trigger_id = %q, want %q", v.TriggerID, want)
 			}
-			if v.View.Type != "modal" || v.View.CallbackID != handlers.CallbackPeerRequest || v.View.Submit == nil {
+			if v.View.Type != "modal" || v.View.CallbackID != handlers.CallbackRequest || v.View.Submit == nil {
 				t.Errorf("view type %q, callback_id %q, submit %v; want a modal %q with a submit button",
-					v.View.Type, v.View.CallbackID, v.View.Submit, handlers.CallbackPeerRequest)
+					v.View.Type, v.View.CallbackID, v.View.Submit, handlers.CallbackRequest)
 			}
 			if v.View.PrivateMetadata == "" || !strings.Contains(v.View.PrivateMetadata, tt.caller.channel) {
 				t.Errorf("private_metadata %q does not keep the channel %s", v.View.PrivateMetadata, tt.caller.channel)
@@ -138,7 +138,7 @@ func TestAstroPeerOpensModal(t *testing.T) {
 					if got, want := b.Element.ActionID, wantActions[b.BlockID]; got != want {
 						t.Errorf("block %s: action_id %q, want %q", b.BlockID, got, want)
 					}
-					if got, want := b.Optional, b.BlockID == handlers.BlockNote; got != want {
+					if got, want := b.Optional, b.BlockID == handlers.FieldBlock(astrobot.FieldNote); got != want {
 						t.Errorf("block %s: optional = %v, want %v", b.BlockID, got, want)
 					}
 				}
@@ -146,7 +146,7 @@ func TestAstroPeerOpensModal(t *testing.T) {
 			if diff := cmp.Diff(wantBlocks, inputs); diff != "" {
 				t.Errorf("input blocks (-want +got):\n%s", diff)
 			}
-			typ, _, options, initial := v.input(t, handlers.BlockCluster)
+			typ, _, options, initial := v.input(t, handlers.FieldBlock(astrobot.FieldCluster))
 			if typ != "static_select" {
 				t.Errorf("cluster select is %q, want static_select", typ)
 			}
@@ -156,7 +156,7 @@ func TestAstroPeerOpensModal(t *testing.T) {
 			if initial != tt.wantInitial {
 				t.Errorf("initial cluster = %q, want %q", initial, tt.wantInitial)
 			}
-			typ, _, regions, _ := v.input(t, handlers.BlockRegion)
+			typ, _, regions, _ := v.input(t, handlers.FieldBlock(astrobot.FieldRegion))
 			if typ != "static_select" || !slices.Equal(regions, astrobot.Regions()) {
 				t.Errorf("region select %q with %v, want static_select with astrobot.Regions()", typ, regions)
 			}
@@ -187,7 +187,7 @@ func TestAstroPeerModalManyClusters(t *testing.T) {
 				t.Fatalf("views.open calls = %d, want 1", len(calls))
 			}
 			v := decodeOpenedView(t, calls[0])
-			typ, action, options, initial := v.input(t, handlers.BlockCluster)
+			typ, action, options, initial := v.input(t, handlers.FieldBlock(astrobot.FieldCluster))
 			if typ != tt.wantType || action != handlers.ActionCluster {
 				t.Errorf("cluster element %q %q, want %q %q", typ, action, tt.wantType, handlers.ActionCluster)
 			}
@@ -230,9 +230,9 @@ func TestClusterSuggestions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := e.h.Interaction(testContext(t), slack.InteractionCallback{
-				Type: slack.InteractionTypeBlockSuggestion, ActionID: handlers.ActionCluster, BlockID: handlers.BlockCluster,
+				Type: slack.InteractionTypeBlockSuggestion, ActionID: handlers.ActionCluster, BlockID: handlers.FieldBlock(astrobot.FieldCluster),
 				Value: tt.query, User: slack.User{ID: tt.caller.user, TeamID: tt.caller.team},
-				View: slack.View{CallbackID: handlers.CallbackPeerRequest, PrivateMetadata: tt.meta},
+				View: slack.View{CallbackID: handlers.CallbackRequest, PrivateMetadata: tt.meta},
 			})
 			resp, ok := got.(*slack.OptionsResponse)
 			if !ok {
@@ -311,52 +311,52 @@ func TestPeerSubmissionErrors(t *testing.T) {
 		want   map[string][]string // block ID → parts of its error
 	}{
 		{name: "account of 11 digits", edit: func(f *peerForm) { f.account = "12345678901" },
-			want: map[string][]string{handlers.BlockAccount: {"12 digits", "12345678901"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldAccount): {"12 digits", "12345678901"}}},
 		{name: "account with a letter", edit: func(f *peerForm) { f.account = "12345678901a" },
-			want: map[string][]string{handlers.BlockAccount: {"12 digits"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldAccount): {"12 digits"}}},
 		{name: "unknown region", edit: func(f *peerForm) { f.region = "mars-1" },
-			want: map[string][]string{handlers.BlockRegion: {`"mars-1" is not an AWS region`}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldRegion): {`"mars-1" is not an AWS region`}}},
 		{name: "no region", edit: func(f *peerForm) { f.region = "" },
-			want: map[string][]string{handlers.BlockRegion: {"not an AWS region"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldRegion): {"not an AWS region"}}},
 		{name: "bad VPC ID", edit: func(f *peerForm) { f.vpc = "vpc-xyz" },
-			want: map[string][]string{handlers.BlockVPC: {"vpc-xyz", "8 or 17 hex digits"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldVPC): {"vpc-xyz", "8 or 17 hex digits"}}},
 		{name: "CIDR with host bits", edit: func(f *peerForm) { f.cidrs = "192.168.1.0/16" },
-			want: map[string][]string{handlers.BlockCIDRs: {"host bits", "192.168.0.0/16"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"host bits", "192.168.0.0/16"}}},
 		{name: "CIDR /8", edit: func(f *peerForm) { f.cidrs = "10.0.0.0/8" },
-			want: map[string][]string{handlers.BlockCIDRs: {"/8", "/16 to /28"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"/8", "/16 to /28"}}},
 		{name: "CIDR /29", edit: func(f *peerForm) { f.cidrs = "192.168.0.0/29" },
-			want: map[string][]string{handlers.BlockCIDRs: {"/29"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"/29"}}},
 		{name: "public range", edit: func(f *peerForm) { f.cidrs = "8.8.0.0/16" },
-			want: map[string][]string{handlers.BlockCIDRs: {"8.8.0.0/16", "not a private range"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"8.8.0.0/16", "not a private range"}}},
 		{name: "not a CIDR", edit: func(f *peerForm) { f.cidrs = "10.20.0.0" },
-			want: map[string][]string{handlers.BlockCIDRs: {"not an IPv4 CIDR block"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"not an IPv4 CIDR block"}}},
 		{name: "IPv6", edit: func(f *peerForm) { f.cidrs = "fd00::/64" },
-			want: map[string][]string{handlers.BlockCIDRs: {"not an IPv4 CIDR block"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"not an IPv4 CIDR block"}}},
 		{name: "no CIDR", edit: func(f *peerForm) { f.cidrs = " \n" },
-			want: map[string][]string{handlers.BlockCIDRs: {"at least one"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"at least one"}}},
 		{name: "six CIDRs", edit: func(f *peerForm) {
 			f.cidrs = "192.168.0.0/24,192.168.1.0/24,192.168.2.0/24,192.168.3.0/24,192.168.4.0/24,192.168.5.0/24"
-		}, want: map[string][]string{handlers.BlockCIDRs: {"at most 5"}}},
+		}, want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"at most 5"}}},
 		{name: "own CIDRs overlap", edit: func(f *peerForm) { f.cidrs = "192.168.0.0/20\n192.168.8.0/21" },
-			want: map[string][]string{handlers.BlockCIDRs: {"192.168.8.0/21 overlaps 192.168.0.0/20"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"192.168.8.0/21 overlaps 192.168.0.0/20"}}},
 		{name: "overlaps the cluster's first CIDR", edit: func(f *peerForm) { f.cidrs = "10.0.128.0/17" },
-			want: map[string][]string{handlers.BlockCIDRs: {"10.0.128.0/17 overlaps 10.0.0.0/16", acmeProd.Name}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"10.0.128.0/17 overlaps 10.0.0.0/16", acmeProd.Name}}},
 		{name: "overlaps the cluster's second CIDR", edit: func(f *peerForm) { f.cidrs = "192.168.0.0/20, 10.1.4.0/24" },
-			want: map[string][]string{handlers.BlockCIDRs: {"10.1.4.0/24 overlaps 10.1.0.0/16"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"10.1.4.0/24 overlaps 10.1.0.0/16"}}},
 		{name: "contains the cluster's CIDR", caller: support, edit: func(f *peerForm) { f.cluster = acmeDev.ID; f.cidrs = "10.2.0.0/16" },
-			want: map[string][]string{handlers.BlockCIDRs: {"10.2.0.0/16 overlaps 10.2.0.0/16", acmeDev.Name}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCIDRs): {"10.2.0.0/16 overlaps 10.2.0.0/16", acmeDev.Name}}},
 		{name: "cluster of another organization", edit: func(f *peerForm) { f.cluster = globexProd.ID; f.cidrs = "192.168.0.0/20" },
-			want: map[string][]string{handlers.BlockCluster: {fmt.Sprintf("No cluster %q is visible to you.", globexProd.ID)}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCluster): {fmt.Sprintf("No cluster %q is visible to you.", globexProd.ID)}}},
 		{name: "cluster of another organization, through a channel", caller: guest, edit: func(f *peerForm) { f.cluster = globexProd.ID },
-			want: map[string][]string{handlers.BlockCluster: {"is visible to you"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCluster): {"is visible to you"}}},
 		{name: "cluster that does not exist", edit: func(f *peerForm) { f.cluster = "cl-nope" },
-			want: map[string][]string{handlers.BlockCluster: {`No cluster "cl-nope"`}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCluster): {`No cluster "cl-nope"`}}},
 		{name: "no cluster chosen", edit: func(f *peerForm) { f.cluster = "" },
-			want: map[string][]string{handlers.BlockCluster: {"Choose the Astro cluster"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldCluster): {"Choose the Astro cluster"}}},
 		{name: "note too long", edit: func(f *peerForm) { f.note = strings.Repeat("x", astrobot.MaxNoteLength+1) },
-			want: map[string][]string{handlers.BlockNote: {fmt.Sprint(astrobot.MaxNoteLength)}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldNote): {fmt.Sprint(astrobot.MaxNoteLength)}}},
 		{name: "several fields at once", edit: func(f *peerForm) { f.account = "1"; f.vpc = "vpc-xyz"; f.cidrs = "8.8.0.0/16" },
-			want: map[string][]string{handlers.BlockAccount: {"12 digits"}, handlers.BlockVPC: {"vpc-xyz"}, handlers.BlockCIDRs: {"not a private range"}}},
+			want: map[string][]string{handlers.FieldBlock(astrobot.FieldAccount): {"12 digits"}, handlers.FieldBlock(astrobot.FieldVPC): {"vpc-xyz"}, handlers.FieldBlock(astrobot.FieldCIDRs): {"not a private range"}}},
 	}
 	e := newEnv(t)
 	for i, tt := range tests {
@@ -380,7 +380,7 @@ func TestPeerSubmissionErrors(t *testing.T) {
 			if n := e.requestCount(t); n != 0 {
 				t.Errorf("store holds %d requests after a refused submission, want 0", n)
 			}
-			st, err := e.db.OutboxStats(testContext(t))
+			st, err := e.db.Outbox().Stats(testContext(t))
 			if err != nil || st.Depth != 0 {
 				t.Errorf("outbox = %+v, %v; want empty", st, err)
 			}
@@ -398,14 +398,14 @@ func TestPeerSubmissionFiles(t *testing.T) {
 	tests := []struct {
 		name         string
 		form         func() peerForm
-		wantPeer     astrobot.Peer
+		wantPeer     astrobot.PeeringSpec
 		wantNote     string
 		wantWarnings int
 	}{
 		{
 			name:     "valid",
 			form:     validForm,
-			wantPeer: astrobot.Peer{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-0abc12345678def90", CIDRs: prefixes("192.168.0.0/20")},
+			wantPeer: astrobot.PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-0abc12345678def90", CIDRs: prefixes("192.168.0.0/20")},
 		},
 		{
 			name: "spaces and capitals are tidied",
@@ -415,7 +415,7 @@ func TestPeerSubmissionFiles(t *testing.T) {
 				f.cidrs = "192.168.0.0/20,\n172.16.0.0/24; 10.50.0.0/16"
 				return f
 			},
-			wantPeer: astrobot.Peer{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-0abc12345678def90",
+			wantPeer: astrobot.PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-0abc12345678def90",
 				CIDRs: prefixes("192.168.0.0/20", "172.16.0.0/24", "10.50.0.0/16")},
 			wantNote: "please hurry",
 		},
@@ -426,7 +426,7 @@ func TestPeerSubmissionFiles(t *testing.T) {
 				f.cidrs = "100.64.0.0/16 192.168.0.0/20"
 				return f
 			},
-			wantPeer:     astrobot.Peer{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-0abc12345678def90", CIDRs: prefixes("100.64.0.0/16", "192.168.0.0/20")},
+			wantPeer:     astrobot.PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-0abc12345678def90", CIDRs: prefixes("100.64.0.0/16", "192.168.0.0/20")},
 			wantWarnings: 1,
 		},
 	}
@@ -444,14 +444,14 @@ func TestPeerSubmissionFiles(t *testing.T) {
 			want := astrobot.Request{
 				ID: 1, Kind: astrobot.KindPeering, Status: astrobot.StatusSubmitted,
 				Requester: astrobot.Requester{UserID: alice.user, TeamID: alice.team, ChannelID: alice.channel},
-				ClusterID: acmeProd.ID, Peer: tt.wantPeer, Note: tt.wantNote, Warnings: r.Warnings,
+				ClusterID: acmeProd.ID, Spec: tt.wantPeer, Note: tt.wantNote, Warnings: r.Warnings,
 				CreatedAt: start, UpdatedAt: start, UpdatedBy: alice.user,
 			}
 			if diff := cmp.Diff(want, r, netipComparers); diff != "" {
 				t.Errorf("stored request (-want +got):\n%s", diff)
 			}
-			if r.ID.String() != "PEER-0001" {
-				t.Errorf("ID = %s, want PEER-0001", r.ID)
+			if r.Ref() != "PEER-0001" {
+				t.Errorf("ID = %s, want PEER-0001", r.Ref())
 			}
 			if len(r.Warnings) != tt.wantWarnings {
 				t.Errorf("warnings = %q, want %d", r.Warnings, tt.wantWarnings)
@@ -460,7 +460,7 @@ func TestPeerSubmissionFiles(t *testing.T) {
 				t.Errorf("history = %+v, want one submission by %s", events, alice.user)
 			}
 			text := viewText(resp.View)
-			wantText := []string{"PEER-0001", acmeProd.Name, tt.wantPeer.VPCID, tt.wantPeer.AccountID, astrobot.StatusSubmitted.Next()}
+			wantText := []string{"PEER-0001", acmeProd.Name, tt.wantPeer.VPCID, tt.wantPeer.AccountID, r.Next()}
 			for _, w := range r.Warnings {
 				wantText = append(wantText, w)
 				if !strings.Contains(w, "RFC 6598") {
@@ -498,17 +498,17 @@ func TestPeerSubmissionDuplicates(t *testing.T) {
 				f.cidrs = "172.16.0.0/16"
 				return f
 			}()),
-			wantBlock: handlers.BlockVPC, wantText: []string{"PEER-0001", validForm().vpc}, wantCount: 1},
+			wantBlock: handlers.FieldBlock(astrobot.FieldVPC), wantText: []string{"PEER-0001", validForm().vpc}, wantCount: 1},
 		{name: "the same VPC by a colleague",
 			cb:        submission(bob, "V3", meta, validForm()),
-			wantBlock: handlers.BlockVPC, wantText: []string{"PEER-0001"}, wantCount: 1},
+			wantBlock: handlers.FieldBlock(astrobot.FieldVPC), wantText: []string{"PEER-0001"}, wantCount: 1},
 		{name: "another VPC with an overlapping CIDR",
 			cb: submission(alice, "V4", meta, func() peerForm {
 				f := validForm()
 				f.vpc, f.cidrs = "vpc-99998888", "172.16.0.0/16, 192.168.4.0/24"
 				return f
 			}()),
-			wantBlock: handlers.BlockCIDRs, wantText: []string{"192.168.4.0/24", "192.168.0.0/20", "PEER-0001"}, wantCount: 1},
+			wantBlock: handlers.FieldBlock(astrobot.FieldCIDRs), wantText: []string{"192.168.4.0/24", "192.168.0.0/20", "PEER-0001"}, wantCount: 1},
 		{name: "another VPC with distinct CIDRs",
 			cb: submission(alice, "V5", meta, func() peerForm {
 				f := validForm()
@@ -591,7 +591,7 @@ func TestPeerSubmissionConcurrent(t *testing.T) {
 			}
 			checkText(t, viewText(r.View), []string{"PEER-0001"}, nil)
 		case r.ResponseAction == slack.RAErrors:
-			checkText(t, r.Errors[handlers.BlockVPC], []string{"PEER-0001"}, nil)
+			checkText(t, r.Errors[handlers.FieldBlock(astrobot.FieldVPC)], []string{"PEER-0001"}, nil)
 		default:
 			t.Errorf("submission %d: response_action %q", i, r.ResponseAction)
 		}

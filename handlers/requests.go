@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,11 @@ func (h *Handler) findRequest(ctx context.Context, c astrobot.Caller, ref string
 	if err != nil {
 		return astrobot.Request{}, nil, err
 	}
-	notFound := astrobot.Errorf(astrobot.ENotFound, "No request %s is visible to you. `%s list` shows yours.", astrobot.Quote(strings.TrimSpace(ref)), CommandConnect)
+	named := strconv.FormatUint(uint64(id), 10)
+	if prefix, _, ok := strings.Cut(strings.TrimSpace(ref), "-"); ok {
+		named = fmt.Sprintf("%s-%04d", strings.ToUpper(prefix), uint64(id))
+	}
+	notFound := astrobot.Errorf(astrobot.ENotFound, "No request %s is visible to you. `%s list` shows yours.", named, CommandConnect)
 	r, events, err := h.requests.History(ctx, id)
 	if astrobot.ErrorCodeOf(err) == astrobot.ENotFound {
 		return astrobot.Request{}, nil, notFound

@@ -26,11 +26,11 @@ func ginaForm() peerForm {
 func twoRequests(t *testing.T, e *env) {
 	t.Helper()
 	if id := e.mustFile(t, alice, "VA", validForm()); id != 1 {
-		t.Fatalf("Alice's request is %s, want PEER-0001", id)
+		t.Fatalf("Alice's request is %d, want PEER-0001", id)
 	}
 	e.clock.Advance(time.Hour)
 	if id := e.mustFile(t, gina, "VG", ginaForm()); id != 2 {
-		t.Fatalf("Gina's request is %s, want PEER-0002", id)
+		t.Fatalf("Gina's request is %d, want PEER-0002", id)
 	}
 	e.clock.Advance(2 * time.Hour)
 }
@@ -83,7 +83,7 @@ func TestRequestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	// PEER-0001's data: none of it may reach someone who cannot see it.
-	secrets := []string{r1.Peer.VPCID, r1.Peer.AccountID, r1.ClusterID, r1.Peer.CIDRs[0].String(), "<@" + userAlice + ">"}
+	secrets := []string{r1.Spec.(astrobot.PeeringSpec).VPCID, r1.Spec.(astrobot.PeeringSpec).AccountID, r1.ClusterID, r1.Spec.Routes()[0].String(), "<@" + userAlice + ">"}
 	notVisible := "No request PEER-0001 is visible to you."
 	tests := []struct {
 		name    string
@@ -93,8 +93,8 @@ func TestRequestStatus(t *testing.T) {
 		notWant []string
 	}{
 		{name: "requester", caller: alice, ref: "PEER-0001",
-			want: append([]string{"PEER-0001", "submitted", astrobot.StatusSubmitted.Next(), "submitted the request", start.Format("2006-01-02 15:04 UTC")}, secrets...)},
-		{name: "lower case and short form", caller: alice, ref: "peer-1", want: []string{"PEER-0001", r1.Peer.VPCID}},
+			want: append([]string{"PEER-0001", "submitted", peeringNext(astrobot.StatusSubmitted), "submitted the request", start.Format("2006-01-02 15:04 UTC")}, secrets...)},
+		{name: "lower case and short form", caller: alice, ref: "peer-1", want: []string{"PEER-0001", r1.Spec.(astrobot.PeeringSpec).VPCID}},
 		{name: "a colleague of the same organization", caller: bob, ref: "1", want: secrets},
 		{name: "through the organization's channel", caller: guest, ref: "PEER-0001", want: secrets},
 		{name: "support", caller: support, ref: "PEER-0001", want: secrets},
@@ -102,7 +102,7 @@ func TestRequestStatus(t *testing.T) {
 		{name: "nobody's workspace", caller: outside, ref: "PEER-0001", want: []string{notVisible}, notWant: secrets},
 		{name: "a request that does not exist", caller: alice, ref: "PEER-0099", want: []string{"No request PEER-0099 is visible to you."}},
 		{name: "not a request ID", caller: alice, ref: "vpc-123", want: []string{`"vpc-123" is not a request ID`}},
-		{name: "no request ID", caller: alice, ref: "", want: []string{"Name the request", handlers.CommandPeer + " list"}},
+		{name: "no request ID", caller: alice, ref: "", want: []string{"Name the request", handlers.CommandConnect + " list"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,7 +159,7 @@ func TestCancelRequest(t *testing.T) {
 		t.Helper()
 		r, events, err := e.db.History(ctx, id)
 		if err != nil {
-			t.Fatalf("History(%s): %v", id, err)
+			t.Fatalf("History(%d): %v", id, err)
 		}
 		return r, events
 	}
@@ -202,7 +202,7 @@ func TestCancelRequest(t *testing.T) {
 			id, _ := astrobot.ParseRequestID(s.ref)
 			r, events := history(id)
 			if r.Status != s.wantStatus || len(events) != s.wantEvents {
-				t.Errorf("%s is %s with %d events, want %s with %d", id, r.Status, len(events), s.wantStatus, s.wantEvents)
+				t.Errorf("%d is %s with %d events, want %s with %d", id, r.Status, len(events), s.wantStatus, s.wantEvents)
 			}
 		})
 	}
@@ -220,14 +220,14 @@ func TestCancelRequest(t *testing.T) {
 		want := astrobot.Event{Seq: 1, At: tc.at, Actor: tc.actor, Action: astrobot.ActCancel,
 			From: astrobot.StatusSubmitted, To: astrobot.StatusCancelled}
 		if diff := cmp.Diff(want, events[len(events)-1]); diff != "" {
-			t.Errorf("%s: cancel event (-want +got):\n%s", tc.id, diff)
+			t.Errorf("%d: cancel event (-want +got):\n%s", tc.id, diff)
 		}
 		if r.UpdatedBy != tc.actor || !r.UpdatedAt.Equal(tc.at) {
-			t.Errorf("%s updated by %s at %v, want %s at %v", tc.id, r.UpdatedBy, r.UpdatedAt, tc.actor, tc.at)
+			t.Errorf("%d updated by %s at %v, want %s at %v", tc.id, r.UpdatedBy, r.UpdatedAt, tc.actor, tc.at)
 		}
 	}
 	text := msgText(e.command(t, alice, handlers.CommandPeer, "status PEER-0001"))
-	checkText(t, text, []string{"cancelled the request (cancelled)", astrobot.StatusCancelled.Next()}, nil)
+	checkText(t, text, []string{"cancelled the request (cancelled)", peeringNext(astrobot.StatusCancelled)}, nil)
 }
 
 // gateDirectory answers at once until it is shut; then every look-up waits
@@ -243,6 +243,10 @@ func (d *gateDirectory) Clusters(ctx context.Context) ([]astrobot.Cluster, error
 		return nil, ctx.Err()
 	}
 	return d.clusters, nil
+}
+
+func (d *gateDirectory) Cluster(ctx context.Context, id string) (astrobot.Cluster, error) {
+	return clusterOf(ctx, d, id)
 }
 
 // TestRequestLookupBounded checks that status and cancel by a member of the
@@ -300,5 +304,5 @@ func TestStatusReplyFitsAck(t *testing.T) {
 			t.Errorf("section %d holds %d characters, want at most 3000", i, len([]rune(s.Text.Text)))
 		}
 	}
-	checkText(t, msgText(msg), []string{"PEER-0001", astrobot.StatusSubmitted.Next()}, nil)
+	checkText(t, msgText(msg), []string{"PEER-0001", peeringNext(astrobot.StatusSubmitted)}, nil)
 }
