@@ -93,6 +93,11 @@ func TestManifestDeclaresWhatTheBotNeeds(t *testing.T) {
 			UsageHint:   "[cluster-id or name | help]",
 		},
 		{
+			Command:     "/astro-connect",
+			Description: "Request a private connection to an Astro cluster, or follow your requests",
+			UsageHint:   "[peering] [cluster] | list | status PEER-0042 | cancel PEER-0042 | help",
+		},
+		{
 			Command:     "/astro-peer",
 			Description: "Request VPC peering with an Astro cluster, or follow your requests",
 			UsageHint:   "[cluster | list | status PEER-0042 | cancel PEER-0042 | help]",
