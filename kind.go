@@ -33,8 +33,9 @@ type KindDef interface {
 	Title() string
 	// Choose says in one line when a customer should pick this kind.
 	Choose() string
-	// Intro is the first line of the kind's form.
-	Intro() string
+	// Intro is the first line of the kind's form, about cl, the cluster
+	// chosen when the form opens (nil when none is).
+	Intro(cl *Cluster) string
 
 	// Fields lists the inputs of the kind's form, besides the cluster and
 	// the note, which every form has.
@@ -79,7 +80,9 @@ type KindDef interface {
 // Kinds returns every kind of request astrobot handles, in the order
 // /astro-connect offers them. A new kind is registered here.
 func Kinds() []KindDef {
-	return []KindDef{peeringKind{}}
+	return []KindDef{
+		peeringKind{},
+	}
 }
 
 // KindOf returns the definition of kind k.

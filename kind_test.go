@@ -103,7 +103,7 @@ func checkKind(d KindDef) []string {
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
 	for name, v := range map[string]string{"Kind": string(d.Kind()), "Prefix": d.Prefix(), "Slug": d.Slug(),
-		"Title": d.Title(), "Choose": d.Choose(), "Intro": d.Intro()} {
+		"Title": d.Title(), "Choose": d.Choose(), "Intro": d.Intro(nil), "Intro with a cluster": d.Intro(&testCluster)} {
 		if strings.TrimSpace(v) == "" {
 			bad("%s is empty", name)
 		}

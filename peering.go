@@ -58,7 +58,7 @@ func (peeringKind) Title() string  { return "VPC peering" }
 func (peeringKind) Choose() string {
 	return "Connect one VPC of yours to the cluster's VPC, directly. You give the VPC ID and its CIDRs."
 }
-func (peeringKind) Intro() string {
+func (peeringKind) Intro(*Cluster) string {
 	return "Peer one of your Astro clusters with a VPC in your AWS account. Support reviews the request; you will then accept the peering in your account."
 }
 

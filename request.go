@@ -173,9 +173,10 @@ type Job struct {
 	Event     int // Event.Seq the job is about
 }
 
-// Jobs returns the work in AWS owed for event e of r.
+// Jobs returns the work in AWS owed for event e of r: a request cancelled
+// while it holds an AWS resource owes its cleanup.
 func Jobs(r *Request, e Event) []Job {
-	if e.Action == ActCancel && r.Resource != "" {
+	if e.To == StatusCancelled && e.From != e.To && r.Resource != "" {
 		return []Job{{RequestID: r.ID, Kind: JobCleanup, Event: e.Seq}}
 	}
 	return nil

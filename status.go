@@ -129,6 +129,9 @@ type Rule struct {
 	// then types in a modal.
 	Button   string
 	Resource bool
+	// Confirm, when set, is the text of a dialog the button asks to confirm
+	// first: for a step that cannot be undone.
+	Confirm string
 }
 
 // Rules returns the transition table of kind d: the rules every kind shares,

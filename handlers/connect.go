@@ -257,7 +257,7 @@ func requestForm(d astrobot.KindDef, clusters []astrobot.Cluster, initial *astro
 		clusterEl.InitialOption = clusterOption(*initial)
 	}
 	blocks := []slack.Block{
-		section(esc(d.Intro())),
+		section(esc(d.Intro(initial))),
 		slack.NewInputBlock(FieldBlock(astrobot.FieldCluster), plain("Astro cluster"), nil, clusterEl),
 	}
 	for _, f := range d.Fields() {

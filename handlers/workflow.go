@@ -11,11 +11,12 @@ import (
 
 // button is one workflow button: what it does to a request and how it looks.
 type button struct {
-	action astrobot.Action
-	label  string
-	style  slack.Style
-	modal  string // callback ID of the modal it opens first, if any
-	manual bool   // a step support records by hand in manual mode
+	action  astrobot.Action
+	label   string
+	style   slack.Style
+	modal   string // callback ID of the modal it opens first, if any
+	manual  bool   // a step support records by hand in manual mode
+	confirm string // the text of the dialog that confirms it first, if any
 }
 
 // buttons returns every workflow button of kind d, in display order: the
@@ -23,24 +24,28 @@ type button struct {
 // mode.
 func buttons(d astrobot.KindDef) []button {
 	bs := []button{
-		{astrobot.ActClaim, "Claim", slack.StyleDefault, "", false},
-		{astrobot.ActApprove, "Approve", slack.StylePrimary, "", false},
-		{astrobot.ActReject, "Reject", slack.StyleDanger, CallbackReject, false},
+		{action: astrobot.ActClaim, label: "Claim", style: slack.StyleDefault},
+		{action: astrobot.ActApprove, label: "Approve", style: slack.StylePrimary},
+		{action: astrobot.ActReject, label: "Reject", style: slack.StyleDanger, modal: CallbackReject},
 	}
 	for _, r := range d.Steps() {
 		if r.Button == "" {
 			continue
 		}
-		b := button{action: r.Action, label: r.Button, style: slack.StylePrimary, manual: true}
+		b := button{action: r.Action, label: r.Button, style: slack.StylePrimary, manual: true, confirm: r.Confirm}
 		if r.Resource {
 			b.modal = CallbackResource
+		}
+		if r.Confirm != "" {
+			b.style = slack.StyleDanger
 		}
 		bs = append(bs, b)
 	}
 	return append(bs,
-		button{astrobot.ActRetry, "Retry", slack.StyleDefault, "", false},
-		button{astrobot.ActNote, "Add note", slack.StyleDefault, CallbackAddNote, false},
-		button{astrobot.ActCancel, "Cancel request", slack.StyleDanger, "", false},
+		button{action: astrobot.ActRetry, label: "Retry", style: slack.StyleDefault},
+		button{action: astrobot.ActNote, label: "Add note", style: slack.StyleDefault, modal: CallbackAddNote},
+		button{action: astrobot.ActCancel, label: "Cancel request", style: slack.StyleDanger,
+			confirm: "The request stops here; a new one must be filed to connect again."},
 	)
 }
 
@@ -77,9 +82,9 @@ func actionsBlock(blockID string, r astrobot.Request, bs []button) *slack.Action
 	for i, b := range bs {
 		btn := slack.NewButtonBlockElement(ActionButton(b.action), r.Ref(), plain(b.label))
 		btn.Style = b.style
-		if b.action == astrobot.ActCancel {
-			btn.Confirm = slack.NewConfirmationBlockObject(plain("Cancel "+r.Ref()+"?"),
-				plain("The request stops here; a new one must be filed to connect again."), plain("Cancel it"), plain("Keep it"))
+		if b.confirm != "" {
+			btn.Confirm = slack.NewConfirmationBlockObject(plain(truncate(b.label+" "+r.Ref()+"?", 100)),
+				plain(truncate(b.confirm, 300)), plain("Yes, "+strings.ToLower(b.label)), plain("No, keep it"))
 		}
 		els[i] = btn
 	}
