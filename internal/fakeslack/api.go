@@ -54,6 +54,9 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, fail(bad))
 		return
 	}
+	if s.checkResponseURL(w, c) {
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = io.WriteString(w, "ok")
 }
@@ -103,6 +106,9 @@ func (s *Server) dispatch(c Call) result {
 	}
 	if appToken {
 		return fail("not_allowed_token_type")
+	}
+	if res, refused := s.checkCall(c); refused {
+		return res
 	}
 
 	s.mu.Lock()

@@ -12,6 +12,11 @@
 // The fake is deliberately small. It checks what Slack checks when a check
 // catches a real bug (a token is present and of the right kind, a DM is
 // updated through its D… channel, a view hash is current), and nothing more.
+// Among those checks are Slack's Block Kit limits: every message, view and
+// Socket Mode acknowledgement it receives is checked, a payload Slack would
+// refuse is refused, and each violation is recorded (Violations) and, with
+// WithTest, fails the test. CheckCommandAck, CheckViewSubmissionAck and
+// CheckOptionsAck check the acknowledgements the fake never sees.
 package fakeslack
 
 import (
@@ -63,6 +68,7 @@ type Server struct {
 	conn     *wsConn           // the connection envelopes go to, nil when none
 	conns    map[*wsConn]bool  // every open websocket connection
 	pending  map[string]chan json.RawMessage
+	checks   checks // WithTest and the violations found
 }
 
 // Option configures a Server.

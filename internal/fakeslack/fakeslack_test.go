@@ -536,7 +536,7 @@ func TestTokensAndBodies(t *testing.T) {
 		{"unknown method", "POST", "chat.meow", form, "", "token=xoxb-6", "unknown_method", "xoxb-6"},
 		{"bad JSON", "POST", "views.open", js, "xoxb-7", "{", "invalid_json", "xoxb-7"},
 		{"bad blocks", "POST", "chat.postMessage", form, "", "token=xoxb-8&channel=C1&blocks=%5B", "invalid_blocks", "xoxb-8"},
-		{"view as a form field", "POST", "views.open", form, "", "token=xoxb-9&trigger_id=t&view=" + url.QueryEscape(`{"type":"modal"}`), "", "xoxb-9"},
+		{"view as a form field", "POST", "views.open", form, "", "token=xoxb-9&trigger_id=t&view=" + url.QueryEscape(`{"type":"modal","title":{"type":"plain_text","text":"Peering"}}`), "", "xoxb-9"},
 		{"home view through views.open", "POST", "views.open", js, "xoxb-10", `{"trigger_id":"t","view":{"type":"home"}}`, "invalid_arguments", "xoxb-10"},
 	}
 	for i, tt := range tests {

@@ -169,6 +169,10 @@ func (s *Server) ping(c *wsConn) {
 //
 // Like Slack, it marks slash_commands and interactive envelopes as accepting a
 // response payload, and events_api envelopes as not.
+//
+// The ack of a slash command, of a view_submission and of a block_suggestion
+// is checked against Slack's rules (CheckCommandAck, CheckViewSubmissionAck,
+// CheckOptionsAck): violations are recorded and, with WithTest, fail the test.
 func (s *Server) SendEnvelope(ctx context.Context, envType string, payload any) (json.RawMessage, error) {
 	raw, err := json.Marshal(payload)
 	if err != nil {
@@ -196,10 +200,12 @@ func (s *Server) SendEnvelope(ctx context.Context, envType string, payload any) 
 	}
 	select {
 	case p := <-acked:
+		s.checkAck(envType, raw, p)
 		return p, nil
 	case <-c.done:
 		select {
 		case p := <-acked:
+			s.checkAck(envType, raw, p)
 			return p, nil
 		default:
 			return nil, fmt.Errorf("send envelope %s: the Socket Mode connection closed before the app acked it", id)
