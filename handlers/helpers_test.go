@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -133,7 +134,7 @@ func withLookupTimeout(d time.Duration) option {
 
 func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
-	srv := fakeslack.New()
+	srv := fakeslack.New(fakeslack.WithTest(t))
 	t.Cleanup(srv.Close)
 	clk := newClock()
 	db, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{Now: clk.Now})
@@ -175,10 +176,34 @@ func testContext(t *testing.T) context.Context {
 // command runs a slash command as c.
 func (e *env) command(t *testing.T, c caller, command, text string) *slack.Msg {
 	t.Helper()
-	return e.h.SlashCommand(testContext(t), slack.SlashCommand{
+	msg := e.h.SlashCommand(testContext(t), slack.SlashCommand{
 		Command: command, Text: text, UserID: c.user, TeamID: c.team, ChannelID: c.channel,
 		TriggerID: "trigger-" + c.user,
 	})
+	checkAck(t, fakeslack.CheckCommandAck, msg)
+	return msg
+}
+
+// checkAck fails t when the ack payload v breaks Slack's rules, as check
+// (one of fakeslack's Check*Ack) finds them.
+func checkAck(t *testing.T, check func([]byte) []fakeslack.Violation, v any) {
+	t.Helper()
+	body := []byte("{}")
+	if v != nil && !reflect.ValueOf(v).IsNil() {
+		body = []byte(mustJSON(t, v))
+	}
+	for _, p := range check(body) {
+		t.Errorf("the ack breaks Slack's rules: %s", p)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal %T: %v", v, err)
+	}
+	return string(b)
 }
 
 // msgText returns the text of a message: its fallback text and the text of
@@ -291,6 +316,7 @@ func (e *env) submitView(t *testing.T, cb slack.InteractionCallback) *slack.View
 	if !ok {
 		t.Fatalf("Interaction(view_submission) = %T %v, want *slack.ViewSubmissionResponse", got, got)
 	}
+	checkAck(t, fakeslack.CheckViewSubmissionAck, resp)
 	return resp
 }
 

@@ -112,7 +112,7 @@ func (h *Handler) requestStatus(ctx context.Context, c astrobot.Caller, ref stri
 	if err != nil {
 		return ephemeral(h.errorText(ctx, "status", err))
 	}
-	head := requestSummary(r) + mdf("\n*Next:* %s\n*History:*", r.Next())
+	head := requestSummary(r) + "\n*Next:* " + escMessage(r.Next())
 	var lines []string
 	for _, e := range events {
 		if e.Action == astrobot.ActNote && !c.Support {
@@ -120,20 +120,23 @@ func (h *Handler) requestStatus(ctx context.Context, c astrobot.Caller, ref stri
 		}
 		lines = append(lines, "• "+string(eventLine(r, e)))
 	}
-	// Keep the newest events when the history is too long for one section.
-	size := len(head)
+	// Keep the newest events when the history is longer than its sections.
+	const room = 2 * (sectionRoom - 200)
+	size := 0
 	for _, l := range lines {
 		size += len(l) + 1
 	}
 	dropped := 0
-	for size > sectionRoom-100 && len(lines) > 1 {
+	for size > room && len(lines) > 1 {
 		size -= len(lines[0]) + 1
 		lines, dropped = lines[1:], dropped+1
 	}
 	if dropped > 0 {
 		lines = append([]string{string(mdf("• … %d earlier events left out", dropped))}, lines...)
 	}
-	return ephemeral(mdf("%s · %s", r.Ref(), r.Status.Label()), section(head+"\n"+md(strings.Join(lines, "\n"))))
+	blocks := sections(head, 3)
+	blocks = append(blocks, sections("*History:*\n"+md(strings.Join(lines, "\n")), 3)...)
+	return ephemeral(mdf("%s · %s", r.Ref(), r.Status.Label()), blocks...)
 }
 
 func (h *Handler) cancelRequest(ctx context.Context, c astrobot.Caller, ref string) *slack.Msg {
@@ -161,6 +164,9 @@ func factsLine(r *astrobot.Request) md {
 	return md(strings.Join(parts, " · "))
 }
 
+// summaryNote is how much of the note a summary shows: the card shows it all.
+const summaryNote = 500
+
 // requestSummary describes a request in a few lines.
 func requestSummary(r astrobot.Request) md {
 	lines := []string{
@@ -172,7 +178,7 @@ func requestSummary(r astrobot.Request) md {
 		lines = append(lines, string(mdf("*Assignee:* %s", mention(r.Assignee))))
 	}
 	if r.Note != "" {
-		lines = append(lines, string(mdf("*Note:* %s", r.Note)))
+		lines = append(lines, string(mdf("*Note:* %s", truncate(r.Note, summaryNote))))
 	}
 	for _, w := range r.Warnings {
 		lines = append(lines, string(mdf(":information_source: %s", w)))

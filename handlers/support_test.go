@@ -28,7 +28,7 @@ type supportEnv struct {
 
 func newSupportEnv(t *testing.T, users []string, group string) *supportEnv {
 	t.Helper()
-	srv := fakeslack.New()
+	srv := fakeslack.New(fakeslack.WithTest(t))
 	t.Cleanup(srv.Close)
 	clk := newClock()
 	logs := newLogRecorder()

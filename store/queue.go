@@ -36,6 +36,7 @@ type Entry struct {
 	Attempts  int    // failed attempts so far
 	NotBefore time.Time
 	LastError string           // why the last attempt failed
+	Claimed   bool             // a worker took it before (Claim): it may have been done already
 	Request   astrobot.Request // the request as it stands when the entry is read
 	Event     astrobot.Event   // the event the entry is about
 }
@@ -68,10 +69,61 @@ func (db *DB) enqueue(tx *bolt.Tx, name string, id astrobot.RequestID, kind stri
 // (all when limit <= 0). It returns at most one per request, the earliest, so
 // that a request's entries are done in order (its card before its thread lines
 // and direct messages); a request whose earliest entry is deferred past now
-// waits entirely.
+// waits entirely. It changes nothing: workers Claim.
 func (q *Queue) Due(ctx context.Context, now time.Time, limit int) ([]Entry, error) {
 	var out []Entry
 	err := q.db.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = q.due(tx, now, limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list due %s entries: %w", q.name, err)
+	}
+	return out, nil
+}
+
+// Claim returns the entries due at now as Due does, and marks them taken in
+// the same transaction. Each entry says whether it was claimed before (by an
+// earlier round, maybe of a process that crashed before it recorded the
+// outcome): only such an entry may have been done already.
+func (q *Queue) Claim(ctx context.Context, now time.Time, limit int) ([]Entry, error) {
+	var out []Entry
+	err := q.db.batch(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if out, err = q.due(tx, now, limit); err != nil {
+			return err
+		}
+		b := bucket(tx, q.name)
+		for _, e := range out {
+			if e.Claimed {
+				continue
+			}
+			rec, err := getQueued(b, q.name, e.Key)
+			if err != nil {
+				return err
+			}
+			rec.Claimed = true
+			data, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(u64(e.Key), data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %s entries: %w", q.name, err)
+	}
+	return out, nil
+}
+
+// due reads the entries due at now inside tx.
+func (q *Queue) due(tx *bolt.Tx, now time.Time, limit int) ([]Entry, error) {
+	var out []Entry
+	err := func() error {
 		seen := make(map[astrobot.RequestID]bool)
 		c := bucket(tx, q.name).Cursor()
 		for k, v := c.First(); k != nil && !full(out, limit); k, v = c.Next() {
@@ -97,14 +149,11 @@ func (q *Queue) Due(ctx context.Context, now time.Time, limit int) ([]Entry, err
 				return fmt.Errorf("%s entry %d: %w", q.name, key, err)
 			}
 			out = append(out, Entry{Key: key, Kind: rec.Kind, Attempts: rec.Attempts, NotBefore: rec.NotBefore,
-				LastError: rec.LastError, Request: r, Event: ev})
+				LastError: rec.LastError, Claimed: rec.Claimed, Request: r, Event: ev})
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list due %s entries: %w", q.name, err)
-	}
-	return out, nil
+	}()
+	return out, err
 }
 
 // getEvent reads event seq of request id.

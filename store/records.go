@@ -202,6 +202,7 @@ type queueRecord struct {
 	Attempts  int       `json:"attempts,omitempty"`
 	NotBefore time.Time `json:"not_before,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
+	Claimed   bool      `json:"claimed,omitempty"` // a worker took it once: it may have been done
 }
 
 func decodeQueue(bucket string, key uint64, data []byte) (queueRecord, error) {
