@@ -25,6 +25,7 @@ type Metrics struct {
 	AckSeconds *prometheus.HistogramVec // time from receipt to ack, by kind and name
 	Deliveries *prometheus.CounterVec   // outbox deliveries by notification kind and outcome
 	Jobs       *prometheus.CounterVec   // jobs in AWS by job kind and outcome
+	Lookups    *prometheus.CounterVec   // look-ups of deliveries that may have happened, by outcome
 	Rejected   *prometheus.CounterVec   // HTTP requests refused before parsing, by reason
 	SlackCalls *prometheus.CounterVec   // Slack Web API calls by method and outcome
 	AWSCalls   *prometheus.CounterVec   // AWS API calls by service, operation and outcome
@@ -51,6 +52,10 @@ func NewMetrics() *Metrics {
 			Name: "astrobot_jobs_total",
 			Help: "Jobs done in AWS (cleanups of cancelled requests), by job kind and outcome (done, deferred, dead_letter).",
 		}, []string{"kind", "outcome"}),
+		Lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "astrobot_delivery_lookups_total",
+			Help: "Look-ups, after a restart, of deliveries that may have happened already, by outcome (found: adopted, not posted again; not_found: posted; missing_scope: the app lacks the history scopes, posted: at least once).",
+		}, []string{"outcome"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "astrobot_http_rejected_total",
 			Help: "HTTP requests refused before any parsing, by reason.",
@@ -64,7 +69,7 @@ func NewMetrics() *Metrics {
 		Name: "astrobot_aws_api_calls_total",
 		Help: "AWS API calls after the SDK's retries, by service, operation and outcome (ok or the AWS error code).",
 	}, []string{"service", "operation", "outcome"})
-	m.Registry.MustRegister(m.Requests, m.AckSeconds, m.Deliveries, m.Jobs, m.Rejected, m.SlackCalls, m.AWSCalls,
+	m.Registry.MustRegister(m.Requests, m.AckSeconds, m.Deliveries, m.Jobs, m.Lookups, m.Rejected, m.SlackCalls, m.AWSCalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

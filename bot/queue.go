@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/astrobot-dev/astrobot"
+	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/astrobot-dev/astrobot/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
@@ -17,6 +18,7 @@ import (
 // Queue is the store's side of a queue worker; *store.Queue implements it.
 type Queue interface {
 	Due(ctx context.Context, now time.Time, limit int) ([]store.Entry, error)
+	Claim(ctx context.Context, keys ...uint64) ([]bool, error)
 	Done(ctx context.Context, keys ...uint64) error
 	Retry(ctx context.Context, key uint64, notBefore time.Time, lastErr string) error
 	DeadLetter(ctx context.Context, key uint64, reason string) error
@@ -59,6 +61,12 @@ type QueueConfig struct {
 	Retry    RetryFunc
 	Outcomes *prometheus.CounterVec // by entry kind and outcome: Done, "deferred", "dead_letter"
 	Done     string                 // the outcome of an entry done: "delivered", "done"
+
+	// Pace, when set, spaces the entries that go to one conversation
+	// (Conversation names it; "" for an entry that is not paced) as Slack
+	// allows; a failed entry holds its conversation until its retry.
+	Pace         *Pacer
+	Conversation func(store.Entry) string
 }
 
 // NewQueueWorker returns a worker as c says.
@@ -90,20 +98,52 @@ type result struct {
 	err error
 }
 
-// Round claims one batch of due entries, does them and records the
-// outcomes, returning how many it handled.
+// Round takes one batch of due entries (those whose conversation may take a
+// message now), marks them claimed, does them and records the outcomes,
+// returning how many it handled.
 func (w *QueueWorker) Round(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return 0, nil
 	}
-	due, err := w.Queue.Due(ctx, w.now(), queueBatch)
+	due, err := w.Queue.Due(ctx, w.now(), 4*queueBatch)
 	if err != nil || len(due) == 0 {
 		return 0, err
+	}
+	due = w.paced(due)
+	if len(due) == 0 {
+		return 0, nil
+	}
+	keys := make([]uint64, len(due))
+	for i, e := range due {
+		keys[i] = e.Key
+	}
+	before, err := w.Queue.Claim(ctx, keys...)
+	if err != nil {
+		return 0, err
+	}
+	for i := range due {
+		due[i].Claimed = before[i]
 	}
 	// Entries are not cut short by shutdown: a half-done round would only
 	// be done again.
 	dctx := context.WithoutCancel(ctx)
 	return len(due), w.settle(dctx, w.doAll(dctx, due))
+}
+
+// paced returns at most queueBatch of due, leaving those whose conversation
+// may not take a message yet.
+func (w *QueueWorker) paced(due []store.Entry) []store.Entry {
+	var out []store.Entry
+	now := w.now()
+	for _, e := range due {
+		if len(out) == queueBatch {
+			break
+		}
+		if w.Pace == nil || w.Pace.Allow(w.Conversation(e), now) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // doAll does the entries, queueParallel at a time.
@@ -144,6 +184,9 @@ func (w *QueueWorker) settle(ctx context.Context, results []result) error {
 		}
 		attrs := []any{"request", r.e.Request.Ref(), "kind", r.e.Kind, "attempt", r.e.Attempts + 1, "err", r.err}
 		if delay, retry := w.Retry(r.err, r.e.Attempts); retry {
+			if w.Pace != nil {
+				w.Pace.Hold(w.Conversation(r.e), w.now().Add(delay))
+			}
 			w.Outcomes.WithLabelValues(r.e.Kind, "deferred").Inc()
 			w.log.Warn("queue entry deferred", append(attrs, "retry_in", delay.String())...)
 			if err := w.Queue.Retry(ctx, r.e.Key, w.now().Add(delay), r.err.Error()); err != nil {
@@ -167,7 +210,8 @@ func backoff(attempts int) time.Duration {
 
 // Deliverer sends one notification to Slack; *handlers.Handler implements it.
 type Deliverer interface {
-	Deliver(ctx context.Context, n astrobot.Notification, r astrobot.Request, e astrobot.Event) (*astrobot.MessageRef, error)
+	Deliver(ctx context.Context, d handlers.Delivery) (*astrobot.MessageRef, error)
+	Conversation(d handlers.Delivery) string
 }
 
 // CardRecorder keeps the reference of a posted support card; *store.DB
@@ -176,15 +220,81 @@ type CardRecorder interface {
 	RecordCard(ctx context.Context, id astrobot.RequestID, ref astrobot.MessageRef) error
 }
 
+// delivery is the outbox entry e as the Deliverer takes it: one that was
+// claimed before may have been posted already.
+func delivery(e store.Entry) handlers.Delivery {
+	return handlers.Delivery{Entry: e.Key, MaybeSent: e.Claimed, Notification: e.Notification(), Request: e.Request, Event: e.Event}
+}
+
 // deliver is the outbox's DoFunc: it sends the notification and keeps the
 // reference of a card it posted.
 func deliver(send Deliverer, cards CardRecorder) DoFunc {
 	return func(ctx context.Context, e store.Entry) error {
-		ref, err := send.Deliver(ctx, e.Notification(), e.Request, e.Event)
+		ref, err := send.Deliver(ctx, delivery(e))
 		if err != nil || ref == nil {
 			return err
 		}
 		return cards.RecordCard(ctx, e.Request.ID, *ref)
+	}
+}
+
+// conversation is the outbox's Conversation: where the entry's message goes.
+func conversation(send Deliverer) func(store.Entry) string {
+	return func(e store.Entry) string { return send.Conversation(delivery(e)) }
+}
+
+// Slack's pace of chat.postMessage in one conversation: about one message a
+// second, with short bursts.
+const (
+	slackBurst = 3
+	slackEvery = time.Second
+)
+
+// Pacer spaces the messages posted to each conversation as Slack allows:
+// burst at once, then one every interval (a token bucket per conversation);
+// after a failure, nothing until its retry. It is safe for concurrent use.
+type Pacer struct {
+	burst int
+	every time.Duration
+
+	mu   sync.Mutex
+	next map[string]time.Time // per conversation: when its bucket would be full again
+}
+
+// NewPacer returns a Pacer allowing burst messages at once, then one every
+// interval, in each conversation.
+func NewPacer(burst int, every time.Duration) *Pacer {
+	return &Pacer{burst: burst, every: every, next: map[string]time.Time{}}
+}
+
+// Allow reports whether a message may go to conversation at now, and if so
+// takes its place. The conversation "" is not paced.
+func (p *Pacer) Allow(conversation string, now time.Time) bool {
+	if conversation == "" {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	full := p.next[conversation]
+	if full.Before(now) {
+		full = now
+	}
+	if full.Sub(now) > time.Duration(p.burst-1)*p.every {
+		return false
+	}
+	p.next[conversation] = full.Add(p.every)
+	return true
+}
+
+// Hold lets nothing go to conversation before until.
+func (p *Pacer) Hold(conversation string, until time.Time) {
+	if conversation == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if held := until.Add(time.Duration(p.burst-1) * p.every); held.After(p.next[conversation]) {
+		p.next[conversation] = held
 	}
 }
 

@@ -66,6 +66,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time
 		Slack:          api,
 		SupportChannel: cfg.SupportChannel,
 		Modes:          cfg.Modes,
+		CountLookup:    func(outcome string) { metrics.Lookups.WithLabelValues(outcome).Inc() },
 		Now:            now,
 		Logger:         log,
 	})
@@ -140,7 +141,7 @@ func startWorkers(ctx context.Context, cfg Config, db *store.DB, dir handlers.Di
 		workers.Go(func() { watcher.Run(workCtx) })
 	}
 	outbox := NewQueueWorker(QueueConfig{Name: "outbox", Queue: db.Outbox(), Do: deliver(h, db), Retry: slackRetry,
-		Outcomes: metrics.Deliveries, Done: "delivered"}, now, log)
+		Outcomes: metrics.Deliveries, Done: "delivered", Pace: NewPacer(slackBurst, slackEvery), Conversation: conversation(h)}, now, log)
 	jobs := NewQueueWorker(QueueConfig{Name: "jobs", Queue: db.Jobs(), Do: runJob(provisioners, rec), Retry: awsRetry,
 		Outcomes: metrics.Jobs, Done: "done"}, now, log)
 	workers.Go(func() { outbox.Run(workCtx) })

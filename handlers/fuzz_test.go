@@ -87,6 +87,14 @@ func (s *fuzzSlack) PublishViewContext(_ context.Context, req slack.PublishViewC
 	return &slack.ViewResponse{}, nil
 }
 
+func (s *fuzzSlack) GetConversationHistoryContext(context.Context, *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error) {
+	return &slack.GetConversationHistoryResponse{}, nil
+}
+
+func (s *fuzzSlack) GetConversationRepliesContext(context.Context, *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error) {
+	return nil, false, "", nil
+}
+
 // fuzzNoSupport is a support team nobody belongs to.
 type fuzzNoSupport struct{}
 

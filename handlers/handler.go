@@ -43,6 +43,8 @@ type Slack interface {
 	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
 	OpenConversationContext(ctx context.Context, params *slack.OpenConversationParameters) (*slack.Channel, bool, bool, error)
 	PublishViewContext(ctx context.Context, req slack.PublishViewContextRequest) (*slack.ViewResponse, error)
+	GetConversationHistoryContext(ctx context.Context, params *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error)
+	GetConversationRepliesContext(ctx context.Context, params *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error)
 }
 
 // Config holds what a Handler needs.
@@ -56,6 +58,7 @@ type Config struct {
 	HTTPClient     *http.Client // for response URLs; default http.DefaultClient
 	LookupTimeout  time.Duration
 	Modes          map[astrobot.Kind]astrobot.Mode // how each kind's Astro side is done; manual when missing
+	CountLookup    func(outcome string)            // counts the look-ups of deliveries that may have happened: found, not_found, missing_scope
 	Now            func() time.Time
 	Logger         *slog.Logger
 }
@@ -71,6 +74,8 @@ type Handler struct {
 	http           *http.Client
 	lookupTimeout  time.Duration
 	modes          map[astrobot.Kind]astrobot.Mode
+	countLookup    func(outcome string)
+	noHistory      sync.Once // warns once that Slack refuses the history look-ups
 	now            func() time.Time
 	log            *slog.Logger
 
@@ -87,7 +92,7 @@ type Handler struct {
 func New(c Config) *Handler {
 	h := &Handler{
 		dir: c.Directory, tenancy: c.Tenancy, requests: c.Requests, support: c.Support, slack: c.Slack,
-		supportChannel: c.SupportChannel, http: c.HTTPClient, lookupTimeout: c.LookupTimeout, modes: c.Modes, now: c.Now, log: c.Logger,
+		supportChannel: c.SupportChannel, http: c.HTTPClient, lookupTimeout: c.LookupTimeout, modes: c.Modes, countLookup: c.CountLookup, now: c.Now, log: c.Logger,
 	}
 	if h.http == nil {
 		h.http = http.DefaultClient
@@ -100,6 +105,9 @@ func New(c Config) *Handler {
 	}
 	if h.log == nil {
 		h.log = slog.Default()
+	}
+	if h.countLookup == nil {
+		h.countLookup = func(string) {}
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h

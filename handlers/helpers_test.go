@@ -134,7 +134,13 @@ func withLookupTimeout(d time.Duration) option {
 
 func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
-	srv := fakeslack.New(fakeslack.WithTest(t))
+	return newEnvWith(t, nil, opts...)
+}
+
+// newEnvWith is newEnv with a fake Slack made with slackOpts too.
+func newEnvWith(t *testing.T, slackOpts []fakeslack.Option, opts ...option) *env {
+	t.Helper()
+	srv := fakeslack.New(append([]fakeslack.Option{fakeslack.WithTest(t)}, slackOpts...)...)
 	t.Cleanup(srv.Close)
 	clk := newClock()
 	db, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{Now: clk.Now})

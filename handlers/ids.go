@@ -51,6 +51,12 @@ const (
 	ActionResource   = "req_pcx_input"
 )
 
+// DeliveryEventType is the event_type of the metadata of every message the
+// bot posts from its outbox; the payload names the outbox entry
+// ("entry") and the request ("request"), so that a delivery that may have
+// happened already finds its message instead of posting it twice.
+const DeliveryEventType = "astrobot_delivery"
+
 // fieldPrefix starts the block and action IDs of form fields.
 const fieldPrefix = "f_"
 

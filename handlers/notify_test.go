@@ -63,7 +63,7 @@ func (e *env) deliver(t *testing.T, want astrobot.NotificationKind) *astrobot.Me
 func (e *env) deliverEntry(t *testing.T, d store.Entry) *astrobot.MessageRef {
 	t.Helper()
 	ctx := testContext(t)
-	ref, err := e.h.Deliver(ctx, d.Notification(), d.Request, d.Event)
+	ref, err := e.h.Deliver(ctx, handlers.Delivery{Entry: d.Key, MaybeSent: d.Claimed, Notification: d.Notification(), Request: d.Request, Event: d.Event})
 	if err != nil {
 		t.Fatalf("Deliver(%s %s): %v", d.Kind, d.Request.Ref(), err)
 	}
@@ -280,7 +280,7 @@ func TestDeliverFailures(t *testing.T) {
 			if tt.method != "" {
 				e.srv.FailNext(tt.method, 1, tt.failure)
 			}
-			ref, err := e.h.Deliver(testContext(t), astrobot.Notification{RequestID: tt.req.ID, Kind: tt.kind}, tt.req, submit)
+			ref, err := e.h.Deliver(testContext(t), handlers.Delivery{Notification: astrobot.Notification{RequestID: tt.req.ID, Kind: tt.kind}, Request: tt.req, Event: submit})
 			if err == nil {
 				t.Fatal("Deliver succeeded, want an error")
 			}
@@ -301,7 +301,7 @@ func TestDeliverRateLimited(t *testing.T) {
 	e := newEnv(t)
 	e.srv.FailNext("chat.postMessage", 1, fakeslack.Failure{Status: 429, RetryAfter: 3})
 	r := peeringRequest(1, astrobot.StatusSubmitted)
-	_, err := e.h.Deliver(testContext(t), astrobot.Notification{RequestID: 1, Kind: astrobot.NotifyCard}, r, astrobot.Event{})
+	_, err := e.h.Deliver(testContext(t), handlers.Delivery{Notification: astrobot.Notification{RequestID: 1, Kind: astrobot.NotifyCard}, Request: r, Event: astrobot.Event{}})
 	rl, ok := errors.AsType[*slack.RateLimitedError](err)
 	if !ok || rl.RetryAfter != 3*time.Second {
 		t.Errorf("Deliver error = %v, want a *slack.RateLimitedError with RetryAfter 3s", err)
@@ -314,7 +314,7 @@ func TestDeliverThreadBeforeCard(t *testing.T) {
 	e := newEnv(t)
 	r := peeringRequest(3, astrobot.StatusApproved)
 	ev := astrobot.Event{Seq: 1, At: start, Actor: userSupport, Action: astrobot.ActApprove, From: astrobot.StatusSubmitted, To: astrobot.StatusApproved}
-	if _, err := e.h.Deliver(testContext(t), astrobot.Notification{RequestID: 3, Kind: astrobot.NotifyThread, Event: 1}, r, ev); err != nil {
+	if _, err := e.h.Deliver(testContext(t), handlers.Delivery{Notification: astrobot.Notification{RequestID: 3, Kind: astrobot.NotifyThread, Event: 1}, Request: r, Event: ev}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.lastCall(t, "chat.postMessage", 1)
@@ -350,7 +350,7 @@ func goldenRequest() astrobot.Request {
 func TestCardGolden(t *testing.T) {
 	e := newEnv(t)
 	r := goldenRequest()
-	if _, err := e.h.Deliver(testContext(t), astrobot.Notification{RequestID: r.ID, Kind: astrobot.NotifyCard}, r, astrobot.Event{}); err != nil {
+	if _, err := e.h.Deliver(testContext(t), handlers.Delivery{Notification: astrobot.Notification{RequestID: r.ID, Kind: astrobot.NotifyCard}, Request: r, Event: astrobot.Event{}}); err != nil {
 		t.Fatal(err)
 	}
 	raw := e.lastCall(t, "chat.postMessage", 1).Param("blocks")
@@ -464,7 +464,7 @@ func TestDeliverFollowsCard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			e := newEnv(t)
-			ref, err := e.h.Deliver(testContext(t), astrobot.Notification{RequestID: r.ID, Kind: tt.kind, Event: 1}, r, ev)
+			ref, err := e.h.Deliver(testContext(t), handlers.Delivery{Notification: astrobot.Notification{RequestID: r.ID, Kind: tt.kind, Event: 1}, Request: r, Event: ev})
 			if err != nil || ref != nil {
 				t.Fatalf("Deliver = %+v, %v; want nil, nil", ref, err)
 			}
@@ -495,7 +495,7 @@ func TestDeliverHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := e.h.Deliver(testContext(t), astrobot.Notification{RequestID: 1, Kind: astrobot.NotifyHome}, r, events[0])
+	ref, err := e.h.Deliver(testContext(t), handlers.Delivery{Notification: astrobot.Notification{RequestID: 1, Kind: astrobot.NotifyHome}, Request: r, Event: events[0]})
 	if err != nil || ref != nil {
 		t.Fatalf("Deliver(home) = %+v, %v; want nil, nil", ref, err)
 	}

@@ -83,32 +83,34 @@ func (q *Queue) Due(ctx context.Context, now time.Time, limit int) ([]Entry, err
 	return out, nil
 }
 
-// Claim returns the entries due at now as Due does, and marks them taken in
-// the same transaction. Each entry says whether it was claimed before (by an
-// earlier round, maybe of a process that crashed before it recorded the
-// outcome): only such an entry may have been done already.
-func (q *Queue) Claim(ctx context.Context, now time.Time, limit int) ([]Entry, error) {
-	var out []Entry
+// Claim marks the entries keys as taken by a worker, in one transaction, and
+// reports for each whether it was taken before (by an earlier round, maybe of
+// a process that crashed before it recorded the outcome): only such an entry
+// may have been done already. Keys no longer in the queue read as not taken.
+func (q *Queue) Claim(ctx context.Context, keys ...uint64) ([]bool, error) {
+	before := make([]bool, len(keys))
 	err := q.db.batch(ctx, func(tx *bolt.Tx) error {
-		var err error
-		if out, err = q.due(tx, now, limit); err != nil {
-			return err
-		}
 		b := bucket(tx, q.name)
-		for _, e := range out {
-			if e.Claimed {
+		for i, k := range keys {
+			v := b.Get(u64(k))
+			if v == nil {
+				before[i] = false
 				continue
 			}
-			rec, err := getQueued(b, q.name, e.Key)
+			rec, err := decodeQueue(q.name, k, v)
 			if err != nil {
 				return err
+			}
+			before[i] = rec.Claimed
+			if rec.Claimed {
+				continue
 			}
 			rec.Claimed = true
 			data, err := json.Marshal(rec)
 			if err != nil {
 				return err
 			}
-			if err := b.Put(u64(e.Key), data); err != nil {
+			if err := b.Put(u64(k), data); err != nil {
 				return err
 			}
 		}
@@ -117,7 +119,7 @@ func (q *Queue) Claim(ctx context.Context, now time.Time, limit int) ([]Entry, e
 	if err != nil {
 		return nil, fmt.Errorf("claim %s entries: %w", q.name, err)
 	}
-	return out, nil
+	return before, nil
 }
 
 // due reads the entries due at now inside tx.
