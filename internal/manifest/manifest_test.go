@@ -103,7 +103,8 @@ func TestManifestDeclaresWhatTheBotNeeds(t *testing.T) {
 			UsageHint:   "[cluster | list | status PEER-0042 | cancel PEER-0042 | help]",
 		},
 	}
-	want.OAuthConfig.Scopes.Bot = []string{"commands", "chat:write", "im:write", "usergroups:read", "users:read"}
+	want.OAuthConfig.Scopes.Bot = []string{"commands", "chat:write", "im:write", "usergroups:read", "users:read",
+		"channels:history", "groups:history", "im:history"}
 	want.Settings.EventSubscriptions.BotEvents = []string{"app_home_opened"}
 	want.Settings.Interactivity.IsEnabled = true
 	want.Settings.SocketModeEnabled = true
