@@ -3,6 +3,9 @@ package bot
 import (
 	"log/slog"
 	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/astrobot-dev/astrobot"
+	"github.com/astrobot-dev/astrobot/cloud"
 )
 
 // environ is an environment for LoadConfig: a variable missing from it is unset.
@@ -31,16 +35,42 @@ func (e environ) with(changes environ) environ {
 	return out
 }
 
+// exampleClusters is the example clusters file, which the configuration of
+// the tests names.
+var exampleClusters = filepath.Join("..", "examples", "clusters.yaml")
+
 // minimalEnv is the least a Socket Mode bot needs.
 var minimalEnv = environ{
 	"SLACK_BOT_TOKEN":          "xoxb-1-bot",
 	"SLACK_APP_TOKEN":          "xapp-1-app",
 	"ASTROBOT_SUPPORT_CHANNEL": "C0SUPPORT",
 	"ASTROBOT_SUPPORT_USERS":   "U0SUPPORT",
+	"ASTROBOT_CLUSTERS":        exampleClusters,
 }
 
-// defaultConfig is the configuration of minimalEnv: every documented default.
-func defaultConfig() Config {
+// exampleFile returns the contents of the example clusters file.
+func exampleFile(t *testing.T) cloud.File {
+	t.Helper()
+	f, err := cloud.LoadFile(exampleClusters)
+	if err != nil {
+		t.Fatalf("load %s: %v", exampleClusters, err)
+	}
+	if len(f.Organizations) == 0 || len(f.Clusters) == 0 {
+		t.Fatalf("%s lists %d organizations and %d clusters; the tests need some of each", exampleClusters, len(f.Organizations), len(f.Clusters))
+	}
+	return f
+}
+
+// netipEqual compares the addresses and prefixes of the clusters file.
+var netipEqual = cmp.Options{
+	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+}
+
+// defaultConfig is the configuration of minimalEnv: every documented default,
+// and the example clusters file.
+func defaultConfig(t *testing.T) Config {
+	t.Helper()
 	return Config{
 		Mode:           ModeSocket,
 		BotToken:       "xoxb-1-bot",
@@ -54,11 +84,12 @@ func defaultConfig() Config {
 		SupportUsers:   []string{"U0SUPPORT"},
 		LogLevel:       slog.LevelInfo,
 		LogFormat:      "json",
-		Peering:        "manual",
+		Modes:          map[astrobot.Kind]astrobot.Mode{astrobot.KindPeering: astrobot.ModeManual},
 		WatchInterval:  time.Minute,
 		SLAs:           astrobot.SLAs{Unclaimed: 4 * time.Hour, Customer: 48 * time.Hour},
 		DirectoryConfig: DirectoryConfig{
-			ClustersPath: "./clusters.yaml",
+			ClustersPath: exampleClusters,
+			File:         exampleFile(t),
 			Directory:    "static",
 			ClusterTag:   "astro:cluster-id",
 			OrgTag:       "astro:organization",
@@ -68,6 +99,15 @@ func defaultConfig() Config {
 }
 
 func TestLoadConfigGood(t *testing.T) {
+	// A clusters file of its own, to tell that ASTROBOT_CLUSTERS is read.
+	data, err := os.ReadFile(exampleClusters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownClusters := filepath.Join(t.TempDir(), "clusters.yaml")
+	if err := os.WriteFile(ownClusters, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		env  environ
@@ -82,13 +122,13 @@ func TestLoadConfigGood(t *testing.T) {
 			func(*Config) {}},
 		{"every Slack setting", minimalEnv.with(environ{
 			"SLACK_API_URL": "http://127.0.0.1:8080/api/", "ASTROBOT_HTTP_ADDR": "127.0.0.1:3001", "ASTROBOT_OPS_ADDR": ":9191",
-			"ASTROBOT_ADMIN_ADDR": "[::1]:9092", "ASTROBOT_DB": "/var/lib/astrobot/a.db", "ASTROBOT_CLUSTERS": "/etc/astrobot/clusters.yaml",
+			"ASTROBOT_ADMIN_ADDR": "[::1]:9092", "ASTROBOT_DB": "/var/lib/astrobot/a.db", "ASTROBOT_CLUSTERS": ownClusters,
 			"ASTROBOT_SUPPORT_USERS": " U0A1 ,W0B2,, ", "ASTROBOT_SUPPORT_GROUP": "S0TEAM", "ASTROBOT_SUPPORT_CHANNEL": "G0PRIVATE",
 			"ASTROBOT_LOG_LEVEL": "DEBUG", "ASTROBOT_LOG_FORMAT": "Text", "ASTROBOT_PEERING": "Manual",
 			"ASTROBOT_SLA_UNCLAIMED": "90m", "ASTROBOT_SLA_CUSTOMER": "72h",
 		}), func(c *Config) {
 			c.APIURL, c.HTTPAddr, c.OpsAddr, c.DBPath = "http://127.0.0.1:8080/api/", "127.0.0.1:3001", ":9191", "/var/lib/astrobot/a.db"
-			c.ClustersPath, c.AdminAddr = "/etc/astrobot/clusters.yaml", "[::1]:9092"
+			c.ClustersPath, c.AdminAddr = ownClusters, "[::1]:9092"
 			c.SupportUsers, c.SupportGroup, c.SupportChannel = []string{"U0A1", "W0B2"}, "S0TEAM", "G0PRIVATE"
 			c.LogLevel, c.LogFormat = slog.LevelDebug, "text"
 			c.SLAs = astrobot.SLAs{Unclaimed: 90 * time.Minute, Customer: 72 * time.Hour}
@@ -114,7 +154,7 @@ func TestLoadConfigGood(t *testing.T) {
 		{"aws peering with roles and the static directory", minimalEnv.with(environ{"ASTROBOT_PEERING": "AWS", "ASTROBOT_WATCH_INTERVAL": "30s",
 			"ASTROBOT_AWS_ROLES": "111111111111=arn:aws:iam::111111111111:role/astro-peering"}),
 			func(c *Config) {
-				c.Peering, c.WatchInterval = "aws", 30*time.Second
+				c.Modes, c.WatchInterval = map[astrobot.Kind]astrobot.Mode{astrobot.KindPeering: astrobot.ModeAWS}, 30*time.Second
 				c.AWSRoles = map[string]string{"111111111111": "arn:aws:iam::111111111111:role/astro-peering"}
 			}},
 	}
@@ -124,9 +164,9 @@ func TestLoadConfigGood(t *testing.T) {
 			if err != nil {
 				t.Fatalf("LoadConfig: %v", err)
 			}
-			want := defaultConfig()
+			want := defaultConfig(t)
 			tt.want(&want)
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, netipEqual); diff != "" {
 				t.Fatalf("LoadConfig (-want +got):\n%s", diff)
 			}
 		})
@@ -201,9 +241,16 @@ func TestLoadConfigBad(t *testing.T) {
 			}},
 		{"cluster TTL", minimalEnv.with(environ{"ASTROBOT_CLUSTER_TTL": "ten minutes"}),
 			[][]string{{"ASTROBOT_CLUSTER_TTL", `"ten minutes"`, "positive duration"}}},
+		{"no clusters file", minimalEnv.with(environ{"ASTROBOT_CLUSTERS": ""}),
+			[][]string{{"ASTROBOT_CLUSTERS", "./clusters.yaml"}}},
+		// Issue 14: the clusters file is checked in the same pass as the
+		// settings, so one error names every problem.
+		{"a bad token and a missing clusters file", minimalEnv.with(environ{"SLACK_BOT_TOKEN": "xoxp-1-user", "ASTROBOT_CLUSTERS": "/nonexistent/clusters.yaml"}),
+			[][]string{{"SLACK_BOT_TOKEN", "xoxb-"}, {"ASTROBOT_CLUSTERS", "/nonexistent/clusters.yaml"}}},
 		{"several problems at once", environ{
 			"SLACK_BOT_TOKEN": "xoxp-1", "SLACK_APP_TOKEN": "xapp-1", "ASTROBOT_SUPPORT_CHANNEL": "support",
 			"ASTROBOT_LOG_LEVEL": "loud", "ASTROBOT_DIRECTORY": "aws", "ASTROBOT_CLUSTER_TTL": "-1m",
+			"ASTROBOT_CLUSTERS": exampleClusters,
 		}, [][]string{
 			{"SLACK_BOT_TOKEN", "xoxb-"},
 			{"ASTROBOT_SUPPORT_CHANNEL", `"support"`},
@@ -257,12 +304,12 @@ func containsAll(s string, frags []string) bool {
 }
 
 func TestLoadDirectoryConfig(t *testing.T) {
-	// The directory needs none of the Slack settings.
-	got, err := LoadDirectoryConfig(environ{}.getenv)
+	// The directory needs none of the Slack settings, only its clusters file.
+	got, err := LoadDirectoryConfig(environ{"ASTROBOT_CLUSTERS": exampleClusters}.getenv)
 	if err != nil {
-		t.Fatalf("LoadDirectoryConfig of an empty environment: %v", err)
+		t.Fatalf("LoadDirectoryConfig of an environment with only ASTROBOT_CLUSTERS: %v", err)
 	}
-	if diff := cmp.Diff(defaultConfig().DirectoryConfig, got); diff != "" {
+	if diff := cmp.Diff(defaultConfig(t).DirectoryConfig, got, netipEqual); diff != "" {
 		t.Errorf("LoadDirectoryConfig defaults (-want +got):\n%s", diff)
 	}
 
@@ -274,6 +321,7 @@ func TestLoadDirectoryConfig(t *testing.T) {
 		{"ASTROBOT_AWS_REGIONS is not set"},
 		{"ASTROBOT_AWS_ROLES", `"x=y"`},
 		{"ASTROBOT_CLUSTER_TTL", `"soon"`},
+		{"ASTROBOT_CLUSTERS", "./clusters.yaml"}, // the default, missing here
 	})
 }
 
@@ -292,6 +340,11 @@ func TestSettingsListsEveryVariable(t *testing.T) {
 			t.Errorf("setting %s has no help", s.Name)
 		}
 		documented = append(documented, s.Name)
+	}
+	// The mode of each kind comes right after the log format, as it did
+	// when peering was the only kind.
+	if i := slices.Index(documented, "ASTROBOT_LOG_FORMAT"); i < 0 || i+1 >= len(documented) || documented[i+1] != "ASTROBOT_PEERING" {
+		t.Errorf("Settings lists %v; want ASTROBOT_PEERING right after ASTROBOT_LOG_FORMAT", documented)
 	}
 	slices.Sort(documented)
 	if diff := cmp.Diff(documented, slices.Sorted(maps.Keys(read))); diff != "" {

@@ -125,6 +125,16 @@ func (s *fuzzSlack) PublishViewContext(context.Context, slack.PublishViewContext
 	return &slack.ViewResponse{}, nil
 }
 
+func (s *fuzzSlack) GetConversationHistoryContext(context.Context, *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error) {
+	s.count("conversations.history")
+	return &slack.GetConversationHistoryResponse{}, nil
+}
+
+func (s *fuzzSlack) GetConversationRepliesContext(context.Context, *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error) {
+	s.count("conversations.replies")
+	return nil, false, "", nil
+}
+
 // fuzzNoSupport is a support team nobody belongs to.
 type fuzzNoSupport struct{}
 
@@ -165,20 +175,23 @@ func fuzzSubmission(user, team, viewID, channel string, form fuzzForm) string {
 		return map[string]any{"type": "static_select", "selected_option": map[string]any{
 			"text": map[string]any{"type": "plain_text", "text": v}, "value": v}}
 	}
-	meta, _ := json.Marshal(map[string]string{"c": channel})
+	meta, _ := json.Marshal(map[string]string{"c": channel, "k": string(astrobot.KindPeering)})
+	field := func(name string, v map[string]any) map[string]any {
+		return map[string]any{handlers.FieldAction(name): v}
+	}
 	b, _ := json.Marshal(map[string]any{
 		"type": "view_submission",
 		"team": map[string]any{"id": team},
 		"user": map[string]any{"id": user, "team_id": team},
 		"view": map[string]any{
-			"id": viewID, "type": "modal", "callback_id": handlers.CallbackPeerRequest, "private_metadata": string(meta),
+			"id": viewID, "type": "modal", "callback_id": handlers.CallbackRequest, "private_metadata": string(meta),
 			"state": map[string]any{"values": map[string]any{
-				handlers.BlockCluster: map[string]any{handlers.ActionCluster: selected(form.cluster)},
-				handlers.BlockAccount: map[string]any{handlers.ActionAccount: input(form.account)},
-				handlers.BlockRegion:  map[string]any{handlers.ActionRegion: selected(form.region)},
-				handlers.BlockVPC:     map[string]any{handlers.ActionVPC: input(form.vpc)},
-				handlers.BlockCIDRs:   map[string]any{handlers.ActionCIDRs: input(form.cidrs)},
-				handlers.BlockNote:    map[string]any{handlers.ActionNote: input(form.note)},
+				handlers.FieldBlock(astrobot.FieldCluster): field(astrobot.FieldCluster, selected(form.cluster)),
+				handlers.FieldBlock(astrobot.FieldAccount): field(astrobot.FieldAccount, input(form.account)),
+				handlers.FieldBlock(astrobot.FieldRegion):  field(astrobot.FieldRegion, selected(form.region)),
+				handlers.FieldBlock(astrobot.FieldVPC):     field(astrobot.FieldVPC, input(form.vpc)),
+				handlers.FieldBlock(astrobot.FieldCIDRs):   field(astrobot.FieldCIDRs, input(form.cidrs)),
+				handlers.FieldBlock(astrobot.FieldNote):    field(astrobot.FieldNote, input(form.note)),
 			}},
 		},
 	})
@@ -215,13 +228,14 @@ func FuzzInteractionPayload(f *testing.F) {
 		fuzzSubmission("UOWNER", "TACME", "VSEED4", "CACME", fuzzForm{cluster: "cl-acme-prod", account: "12345678901",
 			region: "mars-1", vpc: "vpc-xyz", cidrs: "10.0.0.0/24", note: strings.Repeat("n", 2001)}),
 		fuzzSubmission("UOWNER\x00", "TACME", "VSEED5", "CACME", valid),
-		fuzzButton("UOWNER", "TACME", "CACME", handlers.ActionCancel, "PEER-0001"),
-		fuzzButton("UOTHER", "TACME", "", handlers.ActionApprove, "PEER-0001"),
-		fuzzButton("UOWNER", "TACME", "CACME", handlers.ActionReject, "PEER-99999999999999999999"),
-		`{"type":"block_suggestion","action_id":"` + handlers.ActionCluster + `","value":"prod","user":{"id":"UOWNER","team_id":"TACME"},"view":{"private_metadata":"{\"c\":\"CACME\"}"}}`,
+		fuzzButton("UOWNER", "TACME", "CACME", handlers.ActionButton(astrobot.ActCancel), "PEER-0001"),
+		fuzzButton("UOTHER", "TACME", "", handlers.ActionButton(astrobot.ActApprove), "PEER-0001"),
+		fuzzButton("UOWNER", "TACME", "CACME", handlers.ActionButton(astrobot.ActReject), "PEER-99999999999999999999"),
+		`{"type":"block_suggestion","action_id":"` + handlers.ActionCluster + `","value":"prod","user":{"id":"UOWNER","team_id":"TACME"},"view":{"private_metadata":"{\"c\":\"CACME\",\"k\":\"vpc_peering\"}"}}`,
 		`{"type":"view_submission","user":{"id":"UOWNER","team_id":"TACME"},"view":{"callback_id":"` + handlers.CallbackReject + `","private_metadata":"PEER-0001","state":{"values":{}}}}`,
-		`{"type":"view_submission","user":{"id":"UOWNER","team_id":"TACME"},"view":{"callback_id":"` + handlers.CallbackPeering + `","private_metadata":"1","state":{"values":{"` + handlers.BlockPeeringID + `":{"` + handlers.ActionPeeringID + `":{"type":"plain_text_input","value":"pcx-1234abcd"}}}}}}`,
-		`{"type":"view_closed","view":{"callback_id":"peer_request"}}`,
+		`{"type":"view_submission","user":{"id":"UOWNER","team_id":"TACME"},"view":{"callback_id":"` + handlers.CallbackResource + `","private_metadata":"PEER-0001","state":{"values":{"` + handlers.BlockResource + `":{"` + handlers.ActionResource + `":{"type":"plain_text_input","value":"pcx-1234abcd"}}}}}}`,
+		`{"type":"view_submission","user":{"id":"UOWNER","team_id":"TACME"},"view":{"callback_id":"` + handlers.CallbackRequest + `","private_metadata":"{\"c\":\"CACME\",\"k\":\"tgw\"}","state":{"values":{}}}}`,
+		`{"type":"view_closed","view":{"callback_id":"` + handlers.CallbackRequest + `"}}`,
 		`{"type":"shortcut","callback_id":"x"}`,
 		`{"type":"view_submission","view":{"state":{"values":{"a":{"b":{"type":"datepicker","selected_date":"2025-13-45"}}}}}}`,
 		`{"type":"block_actions","actions":[]}`,
@@ -306,7 +320,7 @@ func FuzzInteractionPayload(f *testing.F) {
 		switch grown := after - before; {
 		case grown < 0 || grown > 1:
 			t.Fatalf("one payload took the store from %d to %d requests", before, after)
-		case grown == 1 && (cb.Type != slack.InteractionTypeViewSubmission || cb.View.CallbackID != handlers.CallbackPeerRequest):
+		case grown == 1 && (cb.Type != slack.InteractionTypeViewSubmission || cb.View.CallbackID != handlers.CallbackRequest):
 			t.Fatalf("a %q payload (callback %q) filed a request", cb.Type, cb.View.CallbackID)
 		case grown == 1:
 			checkFiled(t, db, tenancy, clusters, cb, w.Body.Bytes())
@@ -328,24 +342,28 @@ func checkFiled(t *testing.T, db *store.DB, tenancy astrobot.Tenancy, clusters [
 		t.Fatalf("RequestsByRequester(%q) = %v, %v; want the new request", cb.User.ID, rs, err)
 	}
 	r := rs[0]
-	cidrs := make([]string, len(r.Peer.CIDRs))
-	for i, p := range r.Peer.CIDRs {
+	spec, ok := r.Spec.(astrobot.PeeringSpec)
+	if r.Kind != astrobot.KindPeering || !ok {
+		t.Fatalf("filed %d of kind %q with a spec of type %T; want a peering (the only kind the form of these payloads names)", r.ID, r.Kind, r.Spec)
+	}
+	cidrs := make([]string, len(spec.CIDRs))
+	for i, p := range spec.CIDRs {
 		cidrs[i] = p.String()
 	}
 	_, _, cidrErr := astrobot.ParseCIDRs(strings.Join(cidrs, ","))
 	c := astrobot.Caller{UserID: r.Requester.UserID, TeamID: r.Requester.TeamID, ChannelID: r.Requester.ChannelID}
 	cl, clusterErr := tenancy.FindCluster(c, clusters, r.ClusterID)
 	for what, err := range map[string]error{
-		"account":       astrobot.ValidateAccountID(r.Peer.AccountID),
-		"region":        astrobot.ValidateRegion(r.Peer.Region),
-		"VPC":           astrobot.ValidateVPCID(r.Peer.VPCID),
+		"account":       astrobot.ValidateAccountID(spec.AccountID),
+		"region":        astrobot.ValidateRegion(spec.Region),
+		"VPC":           astrobot.ValidateVPCID(spec.VPCID),
 		"CIDRs":         cidrErr,
 		"cluster":       clusterErr,
-		"cluster CIDRs": astrobot.CheckClusterOverlap(cl, r.Peer.CIDRs),
+		"cluster CIDRs": astrobot.CheckClusterOverlap(cl, spec.CIDRs),
 		"note":          noteErr(r.Note),
 	} {
 		if err != nil {
-			t.Errorf("filed %s with a bad %s: %v\nrequest: %+v", r.ID, what, err, r)
+			t.Errorf("filed %s with a bad %s: %v\nrequest: %+v", r.Ref(), what, err, r)
 		}
 	}
 }

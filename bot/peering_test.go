@@ -3,6 +3,7 @@ package bot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
@@ -92,7 +94,7 @@ func (f *fakePeerer) record(c peererCall) {
 
 // set makes Describe report connection id in AWS status with the accepter
 // CIDRs.
-func (f *fakePeerer) set(id, status string, accepter ...netip.Prefix) {
+func (f *fakePeerer) set(id string, status cloud.PeeringState, accepter ...netip.Prefix) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.states[id] = cloud.Peering{ID: id, Status: status, AccepterCIDRs: accepter}
@@ -147,7 +149,7 @@ func (f *fakePeerer) Describe(ctx context.Context, account, region string, ids [
 }
 
 func (f *fakePeerer) Configure(ctx context.Context, cl astrobot.Cluster, r astrobot.Request) error {
-	f.record(peererCall{Op: "Configure", Account: cl.AccountID, Region: cl.Region, Cluster: cl.ID, Request: r.ID, PCX: r.PeeringID})
+	f.record(peererCall{Op: "Configure", Account: cl.AccountID, Region: cl.Region, Cluster: cl.ID, Request: r.ID, PCX: r.Resource})
 	if f.configure != nil {
 		return f.configure(ctx, cl, r)
 	}
@@ -172,13 +174,16 @@ func (f *fakePeerer) callsOf(op string) []peererCall {
 	return out
 }
 
-// watchEnv is a Watcher on a real store, with a settable clock and a log
-// recorder.
+// watchEnv is a Watcher with the peering provisioner on a real store, with a
+// settable clock and a log recorder, wired as Run wires them in aws mode.
 type watchEnv struct {
-	db    *store.DB
-	clock *testClock
-	logs  *logRecorder
-	w     *Watcher
+	db           *store.DB
+	clock        *testClock
+	logs         *logRecorder
+	log          *slog.Logger
+	rec          *Recorder
+	provisioners map[astrobot.Kind]Provisioner
+	w            *Watcher
 }
 
 func newWatchEnv(t *testing.T, aws Peerer, clusters []astrobot.Cluster) *watchEnv {
@@ -194,8 +199,38 @@ func newWatchEnv(t *testing.T, aws Peerer, clusters []astrobot.Cluster) *watchEn
 		}
 	})
 	logs := &logRecorder{}
-	return &watchEnv{db: db, clock: clock, logs: logs,
-		w: NewWatcher(db, aws, cloud.NewStatic(clusters), time.Minute, clock.Now, slog.New(logs))}
+	log := slog.New(logs)
+	rec := NewRecorder(db, clock.Now, log)
+	provisioners := map[astrobot.Kind]Provisioner{astrobot.KindPeering: NewPeeringProvisioner(aws, cloud.NewStatic(clusters), rec)}
+	return &watchEnv{db: db, clock: clock, logs: logs, log: log, rec: rec, provisioners: provisioners,
+		w: NewWatcher(db, provisioners, time.Minute, log)}
+}
+
+// jobs returns the jobs worker with the provisioners, as Run wires it; with
+// none, the jobs worker of manual mode.
+func (e *watchEnv) jobs(m *Metrics, provisioners map[astrobot.Kind]Provisioner) *QueueWorker {
+	return NewQueueWorker(QueueConfig{Name: "jobs", Queue: e.db.Jobs(), Do: runJob(provisioners, e.rec), Retry: awsRetry,
+		Outcomes: m.Jobs, Done: "done"}, e.clock.Now, e.log)
+}
+
+// dueJobs returns every job waiting, deferred or not.
+func (e *watchEnv) dueJobs(t *testing.T) []store.Entry {
+	t.Helper()
+	js, err := e.db.Jobs().Due(testContext(t), e.clock.Now().Add(24*365*time.Hour), 0)
+	if err != nil {
+		t.Fatalf("Jobs().Due: %v", err)
+	}
+	return js
+}
+
+// jobStats returns the statistics of the jobs queue.
+func (e *watchEnv) jobStats(t *testing.T) store.QueueStats {
+	t.Helper()
+	st, err := e.db.Jobs().Stats(testContext(t))
+	if err != nil {
+		t.Fatalf("Jobs().Stats: %v", err)
+	}
+	return st
 }
 
 // peerCIDR is the default CIDR of the customer VPC of request n.
@@ -213,7 +248,8 @@ func (e *watchEnv) approved(t *testing.T, cl astrobot.Cluster, n int, cidrs ...n
 	r, created, err := e.db.CreateRequest(testContext(t), astrobot.Request{
 		Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel},
 		ClusterID: cl.ID,
-		Peer:      astrobot.Peer{AccountID: "444455556666", Region: "us-west-2", VPCID: fmt.Sprintf("vpc-%017x", n), CIDRs: cidrs},
+		Kind:      astrobot.KindPeering,
+		Spec:      astrobot.PeeringSpec{AccountID: "444455556666", Region: "us-west-2", VPCID: fmt.Sprintf("vpc-%017x", n), CIDRs: cidrs},
 	}, "")
 	if err != nil || !created {
 		t.Fatalf("file request %d: created=%v err=%v", n, created, err)
@@ -227,7 +263,7 @@ func (e *watchEnv) pending(t *testing.T, cl astrobot.Cluster, n int, pcx string,
 	t.Helper()
 	r := e.approved(t, cl, n, cidrs...)
 	return e.apply(t, r.ID, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: astrobot.ActorAWS, Role: astrobot.RoleBot,
-		PeeringID: pcx, ExpiresAt: watchExpiry})
+		Resource: pcx, ExpiresAt: watchExpiry})
 }
 
 // apply applies c to request id and fails the test if it is refused.
@@ -235,9 +271,19 @@ func (e *watchEnv) apply(t *testing.T, id astrobot.RequestID, c astrobot.Change)
 	t.Helper()
 	r, _, err := e.db.Apply(testContext(t), id, c)
 	if err != nil {
-		t.Fatalf("apply %s to %s: %v", c.Action, id, err)
+		t.Fatalf("apply %s to %d: %v", c.Action, id, err)
 	}
 	return r
+}
+
+// peeringDef returns the definition of the peering kind.
+func peeringDef(t *testing.T) astrobot.KindDef {
+	t.Helper()
+	d, ok := astrobot.KindOf(astrobot.KindPeering)
+	if !ok {
+		t.Fatal("no peering kind")
+	}
+	return d
 }
 
 // byAWS is a change the watcher would make.
@@ -250,7 +296,7 @@ func (e *watchEnv) history(t *testing.T, id astrobot.RequestID) (astrobot.Reques
 	t.Helper()
 	r, events, err := e.db.History(testContext(t), id)
 	if err != nil {
-		t.Fatalf("History(%s): %v", id, err)
+		t.Fatalf("History(%d): %v", id, err)
 	}
 	return r, events
 }
@@ -269,21 +315,21 @@ func (e *watchEnv) outbox(t *testing.T) []string {
 	ctx := testContext(t)
 	var out []string
 	for range 1000 {
-		ds, err := e.db.PendingDeliveries(ctx, e.clock.Now(), 0)
+		ds, err := e.db.Outbox().Due(ctx, e.clock.Now(), 0)
 		if err != nil {
-			t.Fatalf("PendingDeliveries: %v", err)
+			t.Fatalf("Outbox().Due: %v", err)
 		}
 		if len(ds) == 0 {
 			return out
 		}
-		acks := make([]store.Ack, len(ds))
+		keys := make([]uint64, len(ds))
 		for i, d := range ds {
-			n := d.Notification
-			out = append(out, fmt.Sprintf("%s %d %s", n.RequestID, n.Event, n.Kind))
-			acks[i] = store.Ack{Key: d.Key}
+			n := d.Notification()
+			out = append(out, fmt.Sprintf("%d %d %s", n.RequestID, n.Event, n.Kind))
+			keys[i] = d.Key
 		}
-		if err := e.db.Acknowledge(ctx, acks); err != nil {
-			t.Fatalf("Acknowledge: %v", err)
+		if err := e.db.Outbox().Done(ctx, keys...); err != nil {
+			t.Fatalf("Outbox().Done: %v", err)
 		}
 	}
 	t.Fatal("the outbox does not empty")
@@ -295,7 +341,7 @@ func (e *watchEnv) outbox(t *testing.T) []string {
 func notes(id astrobot.RequestID, seq int, kinds ...astrobot.NotificationKind) []string {
 	out := make([]string, len(kinds))
 	for i, k := range kinds {
-		out[i] = fmt.Sprintf("%s %d %s", id, seq, k)
+		out[i] = fmt.Sprintf("%d %d %s", id, seq, k)
 	}
 	return out
 }
@@ -307,10 +353,10 @@ func (e *watchEnv) watch(t *testing.T) {
 	}
 }
 
-func (e *watchEnv) createApproved(t *testing.T) {
+func (e *watchEnv) advance(t *testing.T) {
 	t.Helper()
-	if err := e.w.CreateApproved(testContext(t)); err != nil {
-		t.Fatalf("CreateApproved: %v\nlogs:\n%s", err, e.logs.dump())
+	if err := e.w.Advance(testContext(t)); err != nil {
+		t.Fatalf("Advance: %v\nlogs:\n%s", err, e.logs.dump())
 	}
 }
 
@@ -346,7 +392,7 @@ func TestWatcherCreatesApprovedPeerings(t *testing.T) {
 	e.outbox(t)
 	e.clock.Advance(time.Minute)
 
-	e.createApproved(t)
+	e.advance(t)
 
 	creates := fake.callsOf("Create")
 	want := []peererCall{
@@ -360,17 +406,17 @@ func TestWatcherCreatesApprovedPeerings(t *testing.T) {
 	for i, r := range []astrobot.Request{a, b} {
 		got, events := e.history(t, r.ID)
 		pcx := fmt.Sprintf("pcx-%017x", 0xc0000+i+1)
-		if got.Status != astrobot.StatusPendingAcceptance || got.PeeringID != pcx || !got.ExpiresAt.Equal(watchExpiry) {
-			t.Errorf("%s after CreateApproved: status %s, peering %q, expires %v; want %s, %s, %v",
-				r.ID, got.Status, got.PeeringID, got.ExpiresAt, astrobot.StatusPendingAcceptance, pcx, watchExpiry)
+		if got.Status != astrobot.StatusPendingAcceptance || got.Resource != pcx || !got.ExpiresAt.Equal(watchExpiry) {
+			t.Errorf("%d after Advance: status %s, peering %q, expires %v; want %s, %s, %v",
+				r.ID, got.Status, got.Resource, got.ExpiresAt, astrobot.StatusPendingAcceptance, pcx, watchExpiry)
 		}
 		last := events[len(events)-1]
 		wantEv := eventView{astrobot.ActPeeringCreated, astrobot.ActorAWS, astrobot.StatusApproved, astrobot.StatusPendingAcceptance, e.clock.Now()}
 		if diff := cmp.Diff([]eventView{wantEv}, viewOf(events[len(events)-1:])); diff != "" {
-			t.Errorf("%s: last event (-want +got):\n%s", r.ID, diff)
+			t.Errorf("%d: last event (-want +got):\n%s", r.ID, diff)
 		}
 		if last.Seq != 2 {
-			t.Errorf("%s: peering_created is event %d, want 2 (after submit and approve)", r.ID, last.Seq)
+			t.Errorf("%d: peering_created is event %d, want 2 (after submit and approve)", r.ID, last.Seq)
 		}
 		wantOutbox = append(wantOutbox, notes(r.ID, 2, astrobot.NotifyCard, astrobot.NotifyThread, astrobot.NotifyRequester, astrobot.NotifyHome)...)
 	}
@@ -378,11 +424,11 @@ func TestWatcherCreatesApprovedPeerings(t *testing.T) {
 	slices.Sort(got)
 	slices.Sort(wantOutbox)
 	if diff := cmp.Diff(wantOutbox, got); diff != "" {
-		t.Errorf("outbox after CreateApproved (-want +got):\n%s", diff)
+		t.Errorf("outbox after Advance (-want +got):\n%s", diff)
 	}
 
 	// Nothing is approved any more: a second round creates nothing.
-	e.createApproved(t)
+	e.advance(t)
 	if n := len(fake.callsOf("Create")); n != 2 {
 		t.Errorf("Create was called %d times after a second round, want still 2", n)
 	}
@@ -396,15 +442,15 @@ func TestWatcherCreatesRetryAsNextAttempt(t *testing.T) {
 	e.apply(t, r.ID, byAWS(astrobot.ActExpire))
 	e.apply(t, r.ID, astrobot.Change{Action: astrobot.ActRetry, Actor: testSupportUser, Role: astrobot.RoleSupport})
 
-	e.createApproved(t)
+	e.advance(t)
 
 	if diff := cmp.Diff([]peererCall{{Op: "Create", Account: watchAccount, Region: "us-east-1", Cluster: watchClusters[1].ID, Request: r.ID, Attempt: 2}},
 		fake.callsOf("Create")); diff != "" {
 		t.Errorf("Create calls for a retried request (-want +got):\n%s", diff)
 	}
 	got, _ := e.history(t, r.ID)
-	if got.Status != astrobot.StatusPendingAcceptance || got.PeeringID == "pcx-00000000000000001" || got.PeeringID == "" {
-		t.Errorf("retried request: status %s, peering %q; want pending_acceptance with a new peering", got.Status, got.PeeringID)
+	if got.Status != astrobot.StatusPendingAcceptance || got.Resource == "pcx-00000000000000001" || got.Resource == "" {
+		t.Errorf("retried request: status %s, peering %q; want pending_acceptance with a new peering", got.Status, got.Resource)
 	}
 }
 
@@ -535,7 +581,7 @@ func TestWatcherFollowsAWS(t *testing.T) {
 				r = e.apply(t, r.ID, byAWS(astrobot.ActConfigured))
 			}
 			if r.Status != tt.from {
-				t.Fatalf("set-up left %s %s, want %s", r.ID, r.Status, tt.from)
+				t.Fatalf("set-up left %d %s, want %s", r.ID, r.Status, tt.from)
 			}
 			p := tt.aws
 			p.ID = pcx
@@ -566,7 +612,10 @@ func TestWatcherFollowsAWS(t *testing.T) {
 			var wantOutbox []string
 			from := tt.from
 			for i, a := range tt.actions {
-				rule, _ := astrobot.RuleFor(a)
+				rule, ok := astrobot.RuleFor(peeringDef(t), a)
+				if !ok {
+					t.Fatalf("no rule for %s in the peering kind", a)
+				}
 				wantEvents = append(wantEvents, eventView{a, astrobot.ActorAWS, from, rule.To, e.clock.Now()})
 				from = rule.To
 				wantOutbox = append(wantOutbox, notes(r.ID, len(before)+i, tt.outbox[i]...)...)
@@ -729,11 +778,11 @@ func TestWatcherAlertsOnceOnCreateError(t *testing.T) {
 
 	for range 3 {
 		e.clock.Advance(time.Minute)
-		e.createApproved(t)
+		e.advance(t)
 	}
 
-	if got, _ := e.history(t, r.ID); got.Status != astrobot.StatusApproved || got.PeeringID != "" {
-		t.Errorf("after three denied creations: status %s, peering %q; want approved, none", got.Status, got.PeeringID)
+	if got, _ := e.history(t, r.ID); got.Status != astrobot.StatusApproved || got.Resource != "" {
+		t.Errorf("after three denied creations: status %s, peering %q; want approved, none", got.Status, got.Resource)
 	}
 	alerts := e.alerts(t, r.ID)
 	if len(alerts) != 1 {
@@ -785,7 +834,7 @@ func TestWatcherWaitsOutThrottling(t *testing.T) {
 
 	for range 3 {
 		e.clock.Advance(time.Minute)
-		e.createApproved(t)
+		e.advance(t)
 		e.watch(t)
 	}
 
@@ -812,7 +861,7 @@ func TestWatcherIgnoresRequestsMovedMeanwhile(t *testing.T) {
 	const pcx = "pcx-0ffffffffffff0005"
 	tests := []struct {
 		name string
-		aws  string // the AWS status Describe reports
+		aws  cloud.PeeringState // the AWS status Describe reports
 	}{
 		{"accepted", cloud.PeeringActive},
 		{"expired", cloud.PeeringExpired},
@@ -870,15 +919,13 @@ func TestWatcherDeletesPeeringOfRequestCancelledDuringCreate(t *testing.T) {
 		return made, nil
 	}
 
-	e.createApproved(t)
+	e.advance(t)
 
-	if got, _ := e.history(t, r.ID); got.Status != astrobot.StatusCancelled || got.PeeringID != "" {
-		t.Fatalf("request: status %s, peering %q; want cancelled, none", got.Status, got.PeeringID)
+	if got, _ := e.history(t, r.ID); got.Status != astrobot.StatusCancelled || got.Resource != "" {
+		t.Fatalf("request: status %s, peering %q; want cancelled, none", got.Status, got.Resource)
 	}
-	for _, n := range e.outbox(t) {
-		if strings.HasSuffix(n, " "+string(astrobot.NotifyCleanup)) {
-			t.Fatalf("the outbox holds a cleanup (%s); this test assumes the cancellation owes none", n)
-		}
+	if js := e.dueJobs(t); len(js) != 0 {
+		t.Fatalf("the jobs queue holds %+v; this test assumes the cancellation owes no cleanup", js)
 	}
 	want := []peererCall{{Op: "Delete", Account: watchAccount, Region: "us-east-1", Cluster: watchClusters[0].ID, PCX: made.ID}}
 	if diff := cmp.Diff(want, fake.callsOf("Delete")); diff != "" {
@@ -886,43 +933,66 @@ func TestWatcherDeletesPeeringOfRequestCancelledDuringCreate(t *testing.T) {
 	}
 }
 
-func TestWatcherCleanup(t *testing.T) {
+// cleanupJob returns the one job waiting, which must be the cleanup of
+// request id.
+func (e *watchEnv) cleanupJob(t *testing.T, id astrobot.RequestID) store.Entry {
+	t.Helper()
+	js := e.dueJobs(t)
+	if len(js) != 1 {
+		t.Fatalf("%d jobs waiting, want the cleanup of %d: %+v", len(js), id, js)
+	}
+	if j := js[0].Job(); j.Kind != astrobot.JobCleanup || j.RequestID != id {
+		t.Fatalf("the job waiting is %+v, want the cleanup of %d", j, id)
+	}
+	return js[0]
+}
+
+// jobRound runs one round of w, which must handle want entries.
+func jobRound(t *testing.T, w *QueueWorker, want int) {
+	t.Helper()
+	if n := round(t, w); n != want {
+		t.Fatalf("a round of the %s handled %d entries, want %d", w.Name, n, want)
+	}
+}
+
+// jobOutcomes returns the counter of jobs of kind with outcome.
+func jobOutcomes(m *Metrics, kind astrobot.JobKind, outcome string) float64 {
+	return testutil.ToFloat64(m.Jobs.WithLabelValues(string(kind), outcome))
+}
+
+// crashBeforeDone is the jobs queue of a bot that crashes after doing a
+// round's jobs and before removing them: Done is lost.
+type crashBeforeDone struct{ *store.Queue }
+
+func (crashBeforeDone) Done(context.Context, ...uint64) error {
+	return errors.New("crashed before removing the jobs done")
+}
+
+func TestJobsCleanup(t *testing.T) {
 	fake := newFakePeerer()
 	e := newWatchEnv(t, fake, watchClusters)
 	cl := watchClusters[3]
 	r := e.approved(t, cl, 1)
-	e.createApproved(t)
+	e.advance(t)
 	r = e.apply(t, r.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: testUser, Role: astrobot.RoleRequester})
-	pcx := r.PeeringID
+	pcx := r.Resource
 	if pcx == "" {
 		t.Fatal("the cancelled request lost its peering ID before cleanup")
 	}
-	// The outbox owes the cleanup and hands it the request as stored.
-	var cleanup *store.Delivery
-	for range 100 {
-		ds, err := e.db.PendingDeliveries(testContext(t), e.clock.Now(), 0)
-		if err != nil {
-			t.Fatalf("PendingDeliveries: %v", err)
-		}
-		if len(ds) == 0 {
-			break
-		}
-		if d := ds[0]; d.Notification.Kind == astrobot.NotifyCleanup {
-			cleanup = &d
-			break
-		}
-		if err := e.db.Acknowledge(testContext(t), []store.Ack{{Key: ds[0].Key}}); err != nil {
-			t.Fatalf("Acknowledge: %v", err)
-		}
-	}
-	if cleanup == nil {
-		t.Fatal("the cancellation of a request with a peering owes no cleanup")
+	// The jobs queue owes the cleanup and hands it the request as stored.
+	stale := e.cleanupJob(t, r.ID)
+	if stale.Request.Status != astrobot.StatusCancelled || stale.Request.Resource != pcx {
+		t.Fatalf("the cleanup job holds the request %s with peering %q; want it cancelled with %s", stale.Request.Status, stale.Request.Resource, pcx)
 	}
 	_, before := e.history(t, r.ID)
 	e.clock.Advance(time.Minute)
 
-	if err := e.w.Cleanup(testContext(t), cleanup.Request); err != nil {
-		t.Fatalf("Cleanup: %v", err)
+	// The bot does the job and crashes before removing it.
+	m := NewMetrics()
+	crashing := NewQueueWorker(QueueConfig{Name: "jobs", Queue: crashBeforeDone{e.db.Jobs()}, Do: runJob(e.provisioners, e.rec),
+		Retry: awsRetry, Outcomes: m.Jobs, Done: "done"}, e.clock.Now, e.log)
+	if n, err := crashing.Round(testContext(t)); n != 1 || err == nil {
+		t.Fatalf("the round that crashes = %d, %v; want 1 entry and the error of Done", n, err)
 	}
 	want := []peererCall{{Op: "Delete", Account: watchAccount, Region: cl.Region, Cluster: cl.ID, PCX: pcx}}
 	if diff := cmp.Diff(want, fake.callsOf("Delete")); diff != "" {
@@ -931,26 +1001,36 @@ func TestWatcherCleanup(t *testing.T) {
 	got, events := e.history(t, r.ID)
 	added := events[len(before):]
 	if diff := cmp.Diff([]eventView{{astrobot.ActCleanup, astrobot.ActorAWS, astrobot.StatusCancelled, astrobot.StatusCancelled, e.clock.Now()}}, viewOf(added)); diff != "" {
-		t.Fatalf("events of Cleanup (-want +got):\n%s", diff)
+		t.Fatalf("events of the cleanup (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(added[0].Note, pcx) {
 		t.Errorf("cleanup note %q does not name %s", added[0].Note, pcx)
 	}
-	if got.PeeringID != "" || got.Status != astrobot.StatusCancelled {
-		t.Errorf("after Cleanup: status %s, peering %q; want cancelled, none", got.Status, got.PeeringID)
+	if got.Resource != "" || got.Status != astrobot.StatusCancelled {
+		t.Errorf("after the cleanup: status %s, peering %q; want cancelled, none", got.Status, got.Resource)
+	}
+	if st := e.jobStats(t); st.Depth != 1 {
+		t.Fatalf("jobs queue after the crash = %+v, want the cleanup still waiting", st)
+	}
+	if j := e.cleanupJob(t, r.ID); !j.Claimed {
+		t.Error("the job the crashed round took is not marked claimed")
 	}
 
-	// Again, with the request as it stands now (the outbox delivering the
-	// entry again after a crash): nothing to do.
-	if err := e.w.Cleanup(testContext(t), got); err != nil {
-		t.Fatalf("second Cleanup: %v", err)
-	}
+	// After the restart the job runs again, with the request as it stands
+	// now: nothing to do, and it is done.
+	jobRound(t, e.jobs(m, e.provisioners), 1)
 	if n := len(fake.callsOf("Delete")); n != 1 {
-		t.Errorf("Delete was called %d times after a second Cleanup, want 1", n)
+		t.Errorf("Delete was called %d times after the job ran again, want 1", n)
+	}
+	if st := e.jobStats(t); st.Depth != 0 || st.DeadLetters != 0 {
+		t.Errorf("jobs queue at the end = %+v, want empty with no dead letters", st)
+	}
+	if got := jobOutcomes(m, astrobot.JobCleanup, "done"); got != 1 {
+		t.Errorf("jobs{cleanup,done} = %v, want 1", got)
 	}
 	// Again, with the stale request: no error, no second event.
-	if err := e.w.Cleanup(testContext(t), cleanup.Request); err != nil {
-		t.Fatalf("Cleanup with the stale request: %v", err)
+	if err := runJob(e.provisioners, e.rec)(testContext(t), stale); err != nil {
+		t.Fatalf("the cleanup with the stale request: %v", err)
 	}
 	for _, c := range fake.callsOf("Delete") {
 		if c.PCX != pcx {
@@ -958,40 +1038,132 @@ func TestWatcherCleanup(t *testing.T) {
 		}
 	}
 	if _, events := e.history(t, r.ID); len(events) != len(before)+1 {
-		t.Errorf("three Cleanups recorded %d events, want 1: %v", len(events)-len(before), actionsOf(events[len(before):]))
+		t.Errorf("three cleanups recorded %d events, want 1: %v", len(events)-len(before), actionsOf(events[len(before):]))
 	}
 	e.noLoudLogs(t)
 }
 
-func TestWatcherCleanupSkipsAndFails(t *testing.T) {
+func TestJobsCleanupSkipsAndFails(t *testing.T) {
 	fake := newFakePeerer()
 	e := newWatchEnv(t, fake, watchClusters)
 	cl := watchClusters[0]
 	live := e.pending(t, cl, 1, "pcx-0ffffffffffff0006")
 	noPeering := e.approved(t, cl, 2)
 	noPeering = e.apply(t, noPeering.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: testUser, Role: astrobot.RoleRequester})
+	if js := e.dueJobs(t); len(js) != 0 {
+		t.Errorf("a live request and a cancelled one without a peering owe %d jobs, want none: %+v", len(js), js)
+	}
+	// A cleanup job of either, however it came about, does nothing.
+	do := runJob(e.provisioners, e.rec)
 	for _, r := range []astrobot.Request{live, noPeering} {
-		if err := e.w.Cleanup(testContext(t), r); err != nil {
-			t.Errorf("Cleanup of %s (%s, peering %q): %v", r.ID, r.Status, r.PeeringID, err)
+		if err := do(testContext(t), store.Entry{Key: 1, Kind: string(astrobot.JobCleanup), Request: r}); err != nil {
+			t.Errorf("cleanup of %d (%s, peering %q): %v", r.ID, r.Status, r.Resource, err)
 		}
 	}
 	if n := len(fake.callsOf("Delete")); n != 0 {
 		t.Errorf("Delete was called %d times for a live request and one without a peering, want 0", n)
 	}
+	if err := do(testContext(t), store.Entry{Key: 1, Kind: "frobnicate", Request: live}); err == nil {
+		t.Error("a job of an unknown kind was done without an error")
+	}
 
-	// AWS refusing the deletion: an error for the outbox to retry, nothing recorded.
+	// AWS refusing the deletion: the job waits for the operator, nothing recorded.
 	cancelled := e.apply(t, live.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: testUser, Role: astrobot.RoleRequester})
 	_, before := e.history(t, cancelled.ID)
-	fake.deleteErr = deniedPeerings(t).Delete(testContext(t), cl, cancelled.PeeringID)
-	if fake.deleteErr == nil {
-		t.Fatal("the refusing EC2 let a deletion through")
+	fake.deleteErr = deniedPeerings(t).Delete(testContext(t), cl, cancelled.Resource)
+	if !cloud.IsPermission(fake.deleteErr) {
+		t.Fatalf("the refusing EC2 gives %v, which is no permission error", fake.deleteErr)
 	}
-	if err := e.w.Cleanup(testContext(t), cancelled); err == nil || !cloud.IsPermission(err) {
-		t.Errorf("Cleanup with Delete denied = %v, want the permission error", err)
-	}
+	m := NewMetrics()
+	w := e.jobs(m, e.provisioners)
+	at := e.clock.Now()
+	jobRound(t, w, 1)
 	got, events := e.history(t, cancelled.ID)
-	if len(events) != len(before) || got.PeeringID != cancelled.PeeringID {
-		t.Errorf("a failed Cleanup recorded %v and left peering %q; want nothing recorded", actionsOf(events[len(before):]), got.PeeringID)
+	if len(events) != len(before) || got.Resource != cancelled.Resource {
+		t.Errorf("a failed cleanup recorded %v and left peering %q; want nothing recorded", actionsOf(events[len(before):]), got.Resource)
+	}
+	j := e.cleanupJob(t, cancelled.ID)
+	if j.Attempts != 1 || !j.NotBefore.Equal(at.Add(authErrorBackoff)) || !strings.Contains(j.LastError, "UnauthorizedOperation") {
+		t.Errorf("the denied job: %d attempts, not before %v, last error %q; want 1 attempt, not before %v (the wait of a permission error), UnauthorizedOperation",
+			j.Attempts, j.NotBefore, j.LastError, at.Add(authErrorBackoff))
+	}
+	if got, dead := jobOutcomes(m, astrobot.JobCleanup, "deferred"), jobOutcomes(m, astrobot.JobCleanup, "dead_letter"); got != 1 || dead != 0 {
+		t.Errorf("jobs{cleanup,deferred} = %v and {cleanup,dead_letter} = %v, want 1 and 0", got, dead)
+	}
+
+	// Once the permission is granted, the job is done at its time.
+	fake.deleteErr = nil
+	e.clock.Advance(authErrorBackoff - time.Second)
+	jobRound(t, w, 0)
+	e.clock.Advance(time.Second)
+	jobRound(t, w, 1)
+	if got, _ := e.history(t, cancelled.ID); got.Resource != "" {
+		t.Errorf("after the permission was granted the request keeps peering %q", got.Resource)
+	}
+	if n := len(fake.callsOf("Delete")); n != 2 {
+		t.Errorf("Delete was called %d times, want 2 (denied, then done)", n)
+	}
+	if st := e.jobStats(t); st.Depth != 0 || st.DeadLetters != 0 {
+		t.Errorf("jobs queue at the end = %+v, want empty with no dead letters", st)
+	}
+}
+
+// In manual mode there is no provisioner: support deletes the peering by hand,
+// and the job is done without an AWS call.
+func TestJobsCleanupManualMode(t *testing.T) {
+	fake := newFakePeerer()
+	e := newWatchEnv(t, fake, watchClusters)
+	r := e.pending(t, watchClusters[1], 1, "pcx-0ffffffffffff0007")
+	r = e.apply(t, r.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: testUser, Role: astrobot.RoleRequester})
+	e.cleanupJob(t, r.ID)
+	_, before := e.history(t, r.ID)
+
+	m := NewMetrics()
+	jobRound(t, e.jobs(m, map[astrobot.Kind]Provisioner{}), 1)
+
+	if n := len(fake.calls); n != 0 {
+		t.Errorf("the manual-mode job made %d AWS calls, want none: %+v", n, fake.calls)
+	}
+	got, events := e.history(t, r.ID)
+	if len(events) != len(before) || got.Resource != r.Resource {
+		t.Errorf("the manual-mode job recorded %v and left peering %q; want nothing recorded and %s kept for support",
+			actionsOf(events[len(before):]), got.Resource, r.Resource)
+	}
+	if st := e.jobStats(t); st.Depth != 0 || st.DeadLetters != 0 {
+		t.Errorf("jobs queue = %+v, want the job done", st)
+	}
+	if got := jobOutcomes(m, astrobot.JobCleanup, "done"); got != 1 {
+		t.Errorf("jobs{cleanup,done} = %v, want 1", got)
+	}
+	e.noLoudLogs(t)
+}
+
+func TestAWSRetry(t *testing.T) {
+	denied := deniedPeerings(t).Delete(testContext(t), watchClusters[0], "pcx-0ffffffffffff0008")
+	throttled := throttledPeerings(t).Delete(testContext(t), watchClusters[0], "pcx-0ffffffffffff0008")
+	if !cloud.IsPermission(denied) || !cloud.IsThrottle(throttled) {
+		t.Fatalf("the refusing EC2s give %v and %v; want a permission error and a throttle", denied, throttled)
+	}
+	wrap := func(err error) error { return fmt.Errorf("cleanup of PEER-0001: %w", err) }
+	tests := []struct {
+		name     string
+		err      error
+		attempts int
+		delay    time.Duration
+	}{
+		{"denied, first", wrap(denied), 0, authErrorBackoff},
+		{"denied, backed off longer", wrap(denied), 7, 128 * time.Second},
+		{"throttled", wrap(throttled), 0, time.Second},
+		{"throttled, third", wrap(throttled), 2, 4 * time.Second},
+		{"network error, capped", wrap(errors.New("connection reset")), 30, maxBackoff},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			delay, retry := awsRetry(tt.err, tt.attempts)
+			if delay != tt.delay || !retry {
+				t.Fatalf("awsRetry(%v, %d) = %v, %v; want %v, true", tt.err, tt.attempts, delay, retry, tt.delay)
+			}
+		})
 	}
 }
 
@@ -1172,8 +1344,8 @@ func TestWatcherDescribesOncePerAccountAndRegionMoto(t *testing.T) {
 }
 
 // peeringsTagged returns the peering connections in the client's account and
-// region tagged with request id.
-func peeringsTagged(t *testing.T, client *ec2.Client, id astrobot.RequestID) []string {
+// region tagged with the request's reference, ref.
+func peeringsTagged(t *testing.T, client *ec2.Client, ref string) []string {
 	t.Helper()
 	out, err := client.DescribeVpcPeeringConnections(testContext(t), &ec2.DescribeVpcPeeringConnectionsInput{})
 	if err != nil {
@@ -1182,7 +1354,7 @@ func peeringsTagged(t *testing.T, client *ec2.Client, id astrobot.RequestID) []s
 	var found []string
 	for _, c := range out.VpcPeeringConnections {
 		for _, tag := range c.Tags {
-			if aws.ToString(tag.Key) == "astrobot:request-id" && aws.ToString(tag.Value) == id.String() {
+			if aws.ToString(tag.Key) == "astrobot:request-id" && aws.ToString(tag.Value) == ref {
 				found = append(found, aws.ToString(c.VpcPeeringConnectionId))
 			}
 		}
@@ -1206,7 +1378,8 @@ func TestWatcherReusesPeeringCreatedBeforeCrashMoto(t *testing.T) {
 	r, created, err := e.db.CreateRequest(ctx, astrobot.Request{
 		Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel},
 		ClusterID: cl.ID,
-		Peer:      astrobot.Peer{AccountID: customer, Region: peerRegion, VPCID: peerVPC, CIDRs: peerCIDRs},
+		Kind:      astrobot.KindPeering,
+		Spec:      astrobot.PeeringSpec{AccountID: customer, Region: peerRegion, VPCID: peerVPC, CIDRs: peerCIDRs},
 	}, "")
 	if err != nil || !created {
 		t.Fatalf("CreateRequest: created=%v err=%v", created, err)
@@ -1219,14 +1392,14 @@ func TestWatcherReusesPeeringCreatedBeforeCrashMoto(t *testing.T) {
 		t.Fatalf("Create: %v", err)
 	}
 
-	e.createApproved(t)
+	e.advance(t)
 
 	got, _ := e.history(t, r.ID)
-	if got.Status != astrobot.StatusPendingAcceptance || got.PeeringID != first.ID {
-		t.Errorf("after CreateApproved: status %s, peering %q; want pending_acceptance with the peering created before the crash, %s", got.Status, got.PeeringID, first.ID)
+	if got.Status != astrobot.StatusPendingAcceptance || got.Resource != first.ID {
+		t.Errorf("after Advance: status %s, peering %q; want pending_acceptance with the peering created before the crash, %s", got.Status, got.Resource, first.ID)
 	}
-	if diff := cmp.Diff([]string{first.ID}, peeringsTagged(t, astroEC2, r.ID)); diff != "" {
-		t.Errorf("peering connections in AWS tagged %s (-want +got):\n%s", r.ID, diff)
+	if diff := cmp.Diff([]string{first.ID}, peeringsTagged(t, astroEC2, r.Ref())); diff != "" {
+		t.Errorf("peering connections in AWS tagged %s (-want +got):\n%s", r.Ref(), diff)
 	}
 
 	// The customer accepts: the next watch adds the routes and the request

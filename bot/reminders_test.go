@@ -29,7 +29,7 @@ func (e *testEnv) nudges(t *testing.T, id astrobot.RequestID) []astrobot.Event {
 	t.Helper()
 	_, events, err := e.db.History(testContext(t), id)
 	if err != nil {
-		t.Fatalf("History(%s): %v", id, err)
+		t.Fatalf("History(%d): %v", id, err)
 	}
 	var out []astrobot.Event
 	for _, ev := range events {
@@ -47,20 +47,20 @@ func (e *testEnv) takeOutbox(t *testing.T) []astrobot.Notification {
 	ctx := testContext(t)
 	var out []astrobot.Notification
 	for range 100 {
-		ds, err := e.db.PendingDeliveries(ctx, e.clock.Now(), 0)
+		ds, err := e.db.Outbox().Due(ctx, e.clock.Now(), 0)
 		if err != nil {
-			t.Fatalf("PendingDeliveries: %v", err)
+			t.Fatalf("Outbox().Due: %v", err)
 		}
 		if len(ds) == 0 {
 			return out
 		}
-		acks := make([]store.Ack, len(ds))
+		keys := make([]uint64, len(ds))
 		for i, d := range ds {
-			out = append(out, d.Notification)
-			acks[i] = store.Ack{Key: d.Key}
+			out = append(out, d.Notification())
+			keys[i] = d.Key
 		}
-		if err := e.db.Acknowledge(ctx, acks); err != nil {
-			t.Fatalf("Acknowledge: %v", err)
+		if err := e.db.Outbox().Done(ctx, keys...); err != nil {
+			t.Fatalf("Outbox().Done: %v", err)
 		}
 	}
 	t.Fatal("the outbox does not empty")
@@ -89,14 +89,14 @@ func TestReminderNudgesUnclaimedRequests(t *testing.T) {
 		From: astrobot.StatusSubmitted, To: astrobot.StatusSubmitted}}
 	ignore := func(p cmp.Path) bool { f := p.Last().String(); return f == ".Seq" || f == ".Note" }
 	if diff := cmp.Diff(want, got, cmp.FilterPath(ignore, cmp.Ignore())); diff != "" {
-		t.Fatalf("reminder events of %s (-want +got):\n%s", waiting, diff)
+		t.Fatalf("reminder events of %d (-want +got):\n%s", waiting, diff)
 	}
 	wantOutbox := []astrobot.Notification{{RequestID: waiting, Kind: astrobot.NotifyThread, Event: got[0].Seq}}
 	if diff := cmp.Diff(wantOutbox, e.takeOutbox(t)); diff != "" {
 		t.Fatalf("notifications of the reminder (-want +got):\n%s", diff)
 	}
 	if r := e.request(t, waiting); r.Status != astrobot.StatusSubmitted || !r.UpdatedAt.Equal(testStart) {
-		t.Errorf("the reminder changed %s: status %s, updated %v; want it left submitted, updated %v", waiting, r.Status, r.UpdatedAt, testStart)
+		t.Errorf("the reminder changed %d: status %s, updated %v; want it left submitted, updated %v", waiting, r.Status, r.UpdatedAt, testStart)
 	}
 
 	// At most one per window.
@@ -112,13 +112,13 @@ func TestReminderNudgesUnclaimedRequests(t *testing.T) {
 		t.Fatalf("the round one window later sent %d reminders, want 1", n)
 	}
 	if got := e.nudges(t, waiting); len(got) != 2 {
-		t.Fatalf("%s has %d reminders after two windows, want 2", waiting, len(got))
+		t.Fatalf("%d has %d reminders after two windows, want 2", waiting, len(got))
 	}
 	if got := e.takeOutbox(t); len(got) != 1 || got[0].Kind != astrobot.NotifyThread {
 		t.Fatalf("notifications of the second reminder = %v, want one thread line", got)
 	}
 	if got := e.nudges(t, claimed); len(got) != 0 {
-		t.Errorf("the claimed %s got reminders: %v", claimed, got)
+		t.Errorf("the claimed %d got reminders: %v", claimed, got)
 	}
 }
 
@@ -129,7 +129,7 @@ func TestReminderNudgesCustomer(t *testing.T) {
 	e.apply(t, id, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport})
 	// Recorded by hand without its AWS expiry: the customer SLA applies.
 	e.apply(t, id, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: testSupportUser, Role: astrobot.RoleSupport,
-		PeeringID: "pcx-0abc12345678def90"})
+		Resource: "pcx-0abc12345678def90"})
 	e.takeOutbox(t)
 
 	// Waiting on the customer is not support's SLA.
@@ -143,7 +143,7 @@ func TestReminderNudgesCustomer(t *testing.T) {
 	}
 	got := e.nudges(t, id)
 	if len(got) != 1 || got[0].Action != astrobot.ActNudgeCustomer || got[0].Actor != astrobot.ActorBot {
-		t.Fatalf("reminders of %s = %+v, want one nudge_customer by the bot", id, got)
+		t.Fatalf("reminders of %d = %+v, want one nudge_customer by the bot", id, got)
 	}
 	want := []astrobot.Notification{
 		{RequestID: id, Kind: astrobot.NotifyThread, Event: got[0].Seq},
@@ -162,7 +162,7 @@ func TestReminderDeliveredAsDM(t *testing.T) {
 	id := e.file(t, 1)
 	e.apply(t, id, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport})
 	e.apply(t, id, astrobot.Change{Action: astrobot.ActPeeringCreated, Actor: testSupportUser, Role: astrobot.RoleSupport,
-		PeeringID: "pcx-0abc12345678def90"})
+		Resource: "pcx-0abc12345678def90"})
 	out := e.worker(NewMetrics())
 	drain(t, out)
 	before := len(e.fake.Calls())
@@ -193,7 +193,7 @@ func TestReminderSurvivesRestart(t *testing.T) {
 		t.Fatalf("the first round after a restart sent %d reminders, want 0", n)
 	}
 	if got := e.nudges(t, id); len(got) != 1 {
-		t.Fatalf("%s has %d reminders after the restart, want 1", id, len(got))
+		t.Fatalf("%d has %d reminders after the restart, want 1", id, len(got))
 	}
 	e.clock.Advance(testSLAs.Unclaimed)
 	if n := reminders(t, w); n != 1 {
@@ -224,12 +224,12 @@ func TestReminderSkipsRequestThatMovedOn(t *testing.T) {
 	e.clock.Advance(testSLAs.Unclaimed)
 	w := NewReminderWorker(movingStore{DB: e.db, move: moved}, testSLAs, e.clock.Now, e.log)
 	if n := reminders(t, w); n != 1 {
-		t.Fatalf("round sent %d reminders, want 1 (for %s only)", n, still)
+		t.Fatalf("round sent %d reminders, want 1 (for %d only)", n, still)
 	}
 	if got := e.nudges(t, moved); len(got) != 0 {
-		t.Errorf("%s was approved meanwhile but got reminders: %v", moved, got)
+		t.Errorf("%d was approved meanwhile but got reminders: %v", moved, got)
 	}
 	if got := e.nudges(t, still); len(got) != 1 {
-		t.Errorf("%s got %d reminders, want 1", still, len(got))
+		t.Errorf("%d got %d reminders, want 1", still, len(got))
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 )
@@ -103,19 +104,29 @@ func TestSocketSlashCommand(t *testing.T) {
 func TestSocketViewSubmissionErrors(t *testing.T) {
 	e := newTestEnv(t)
 	startSocket(t, e, e.h)
-	values := map[string]map[string]slack.BlockAction{
-		handlers.BlockCluster: {handlers.ActionCluster: {Type: "static_select", SelectedOption: slack.OptionBlockObject{Value: testCluster.ID}}},
-		handlers.BlockAccount: {handlers.ActionAccount: {Type: "plain_text_input", Value: "12345"}},
-		handlers.BlockRegion:  {handlers.ActionRegion: {Type: "static_select", SelectedOption: slack.OptionBlockObject{Value: "us-east-1"}}},
-		handlers.BlockVPC:     {handlers.ActionVPC: {Type: "plain_text_input", Value: "vpc-nothex!"}},
-		handlers.BlockCIDRs:   {handlers.ActionCIDRs: {Type: "plain_text_input", Value: "192.168.0.0/20"}},
+	field := func(name string, a slack.BlockAction) (string, map[string]slack.BlockAction) {
+		return handlers.FieldBlock(name), map[string]slack.BlockAction{handlers.FieldAction(name): a}
+	}
+	values := map[string]map[string]slack.BlockAction{}
+	for _, f := range []struct {
+		name string
+		a    slack.BlockAction
+	}{
+		{astrobot.FieldCluster, slack.BlockAction{Type: "static_select", SelectedOption: slack.OptionBlockObject{Value: testCluster.ID}}},
+		{astrobot.FieldAccount, slack.BlockAction{Type: "plain_text_input", Value: "12345"}},
+		{astrobot.FieldRegion, slack.BlockAction{Type: "static_select", SelectedOption: slack.OptionBlockObject{Value: "us-east-1"}}},
+		{astrobot.FieldVPC, slack.BlockAction{Type: "plain_text_input", Value: "vpc-nothex!"}},
+		{astrobot.FieldCIDRs, slack.BlockAction{Type: "plain_text_input", Value: "192.168.0.0/20"}},
+	} {
+		block, v := field(f.name, f.a)
+		values[block] = v
 	}
 	cb := slack.InteractionCallback{
 		Type: slack.InteractionTypeViewSubmission,
 		User: slack.User{ID: testUser, TeamID: testTeam},
 		Team: slack.Team{ID: testTeam},
-		View: slack.View{ID: "V0FORM", Type: slack.VTModal, CallbackID: handlers.CallbackPeerRequest,
-			PrivateMetadata: `{"c":"` + testChannel + `"}`, State: &slack.ViewState{Values: values}},
+		View: slack.View{ID: "V0FORM", Type: slack.VTModal, CallbackID: handlers.CallbackRequest,
+			PrivateMetadata: `{"c":"` + testChannel + `","k":"` + string(astrobot.KindPeering) + `"}`, State: &slack.ViewState{Values: values}},
 	}
 
 	var got slack.ViewSubmissionResponse
@@ -126,7 +137,7 @@ func TestSocketViewSubmissionErrors(t *testing.T) {
 	if got.ResponseAction != slack.RAErrors {
 		t.Fatalf("response_action = %q, want errors; ack %s", got.ResponseAction, ack)
 	}
-	want := slices.Sorted(slices.Values([]string{handlers.BlockAccount, handlers.BlockVPC}))
+	want := slices.Sorted(slices.Values([]string{handlers.FieldBlock(astrobot.FieldAccount), handlers.FieldBlock(astrobot.FieldVPC)}))
 	if diff := cmp.Diff(want, slices.Sorted(maps.Keys(got.Errors))); diff != "" {
 		t.Errorf("blocks with errors (-want +got):\n%s", diff)
 	}

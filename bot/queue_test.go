@@ -157,7 +157,7 @@ func (e *testEnv) open(t *testing.T) {
 		Support:        supportTeam{testSupportUser: true},
 		Slack:          slack.New("xoxb-test", slack.OptionAPIURL(e.fake.APIURL())),
 		SupportChannel: testSupportChannel,
-		Manual:         true,
+		Modes:          map[astrobot.Kind]astrobot.Mode{astrobot.KindPeering: astrobot.ModeManual},
 		Now:            e.clock.Now,
 		Logger:         e.log,
 	})
@@ -200,7 +200,8 @@ func (e *testEnv) file(t *testing.T, n int) astrobot.RequestID {
 	r, created, err := e.db.CreateRequest(testContext(t), astrobot.Request{
 		Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel},
 		ClusterID: testCluster.ID,
-		Peer: astrobot.Peer{AccountID: "123456789012", Region: "us-east-1", VPCID: fmt.Sprintf("vpc-%08x", n),
+		Kind:      astrobot.KindPeering,
+		Spec: astrobot.PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: fmt.Sprintf("vpc-%08x", n),
 			CIDRs: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(n), 0}), 24)}},
 	}, "")
 	if err != nil || !created {
@@ -213,34 +214,34 @@ func (e *testEnv) file(t *testing.T, n int) astrobot.RequestID {
 func (e *testEnv) apply(t *testing.T, id astrobot.RequestID, c astrobot.Change) {
 	t.Helper()
 	if _, _, err := e.db.Apply(testContext(t), id, c); err != nil {
-		t.Fatalf("apply %s to %s: %v", c.Action, id, err)
+		t.Fatalf("apply %s to %d: %v", c.Action, id, err)
 	}
 }
 
 // stats returns the outbox statistics.
-func (e *testEnv) stats(t *testing.T) store.OutboxStats {
+func (e *testEnv) stats(t *testing.T) store.QueueStats {
 	t.Helper()
-	st, err := e.db.OutboxStats(testContext(t))
+	st, err := e.db.Outbox().Stats(testContext(t))
 	if err != nil {
-		t.Fatalf("OutboxStats: %v", err)
+		t.Fatalf("Outbox().Stats: %v", err)
 	}
 	return st
 }
 
 // head returns the first waiting outbox entry of request id, deferred or not.
-func (e *testEnv) head(t *testing.T, id astrobot.RequestID) store.Delivery {
+func (e *testEnv) head(t *testing.T, id astrobot.RequestID) store.Entry {
 	t.Helper()
-	ds, err := e.db.PendingDeliveries(testContext(t), e.clock.Now().Add(24*365*time.Hour), 0)
+	ds, err := e.db.Outbox().Due(testContext(t), e.clock.Now().Add(24*365*time.Hour), 0)
 	if err != nil {
-		t.Fatalf("PendingDeliveries: %v", err)
+		t.Fatalf("Outbox().Due: %v", err)
 	}
 	for _, d := range ds {
 		if d.Request.ID == id {
 			return d
 		}
 	}
-	t.Fatalf("no outbox entry of %s; entries: %v", id, ds)
-	return store.Delivery{}
+	t.Fatalf("no outbox entry of %d; entries: %v", id, ds)
+	return store.Entry{}
 }
 
 // request returns request id as stored.
@@ -248,29 +249,31 @@ func (e *testEnv) request(t *testing.T, id astrobot.RequestID) astrobot.Request 
 	t.Helper()
 	r, err := e.db.Request(testContext(t), id)
 	if err != nil {
-		t.Fatalf("Request(%s): %v", id, err)
+		t.Fatalf("Request(%d): %v", id, err)
 	}
 	return r
 }
 
-// worker returns an outbox worker on the current store and handler.
-func (e *testEnv) worker(m *Metrics) *OutboxWorker {
-	return NewOutboxWorker(e.db, e.h, e.clock.Now, e.log, m)
+// worker returns an outbox worker on the current store and handler, wired
+// as Run wires it.
+func (e *testEnv) worker(m *Metrics) *QueueWorker {
+	return NewQueueWorker(QueueConfig{Name: "outbox", Queue: e.db.Outbox(), Do: deliver(e.h, e.db), Retry: slackRetry,
+		Outcomes: m.Deliveries, Done: "delivered"}, e.clock.Now, e.log)
 }
 
 // round runs one round of w and returns how many entries it handled.
-func round(t *testing.T, w *OutboxWorker) int {
+func round(t *testing.T, w *QueueWorker) int {
 	t.Helper()
-	n, err := w.round(testContext(t))
+	n, err := w.Round(testContext(t))
 	if err != nil {
-		t.Fatalf("outbox round: %v", err)
+		t.Fatalf("%s round: %v", w.Name, err)
 	}
 	return n
 }
 
 // drain runs rounds of w until one finds nothing due, and returns how many
 // entries each round handled.
-func drain(t *testing.T, w *OutboxWorker) []int {
+func drain(t *testing.T, w *QueueWorker) []int {
 	t.Helper()
 	var per []int
 	for range 50 {
@@ -280,7 +283,7 @@ func drain(t *testing.T, w *OutboxWorker) []int {
 		}
 		per = append(per, n)
 	}
-	t.Fatalf("the outbox does not drain: rounds handled %v", per)
+	t.Fatalf("the %s does not drain: rounds handled %v", w.Name, per)
 	return nil
 }
 
@@ -376,9 +379,9 @@ func TestOutboxRateLimitWaitsRetryAfter(t *testing.T) {
 		t.Fatalf("first round handled %d entries, want 1", n)
 	}
 	d := e.head(t, id)
-	if d.Notification.Kind != astrobot.NotifyCard || d.Attempts != 1 || !d.NotBefore.Equal(failedAt.Add(7*time.Second)) {
+	if d.Notification().Kind != astrobot.NotifyCard || d.Attempts != 1 || !d.NotBefore.Equal(failedAt.Add(7*time.Second)) {
 		t.Fatalf("after a 429 the head entry is %s, attempts %d, not before %v; want the card, 1 attempt, not before %v",
-			d.Notification.Kind, d.Attempts, d.NotBefore, failedAt.Add(7*time.Second))
+			d.Kind, d.Attempts, d.NotBefore, failedAt.Add(7*time.Second))
 	}
 	if d.LastError == "" {
 		t.Error("the deferred entry keeps no last error")
@@ -432,8 +435,8 @@ func TestOutboxServerErrorBacksOff(t *testing.T) {
 		}
 		d := e.head(t, id)
 		delay := d.NotBefore.Sub(at)
-		if d.Attempts != attempt || d.Notification.Kind != astrobot.NotifyCard {
-			t.Fatalf("after failure %d: head is %s with %d attempts, want the card with %d", attempt, d.Notification.Kind, d.Attempts, attempt)
+		if d.Attempts != attempt || d.Notification().Kind != astrobot.NotifyCard {
+			t.Fatalf("after failure %d: head is %s with %d attempts, want the card with %d", attempt, d.Kind, d.Attempts, attempt)
 		}
 		if delay <= last || (last > 0 && delay != 2*last) {
 			t.Fatalf("after failure %d the entry waits %v (previous wait %v); want a wait that doubles", attempt, delay, last)
@@ -478,8 +481,9 @@ func TestOutboxDeadLetter(t *testing.T) {
 	if len(logged) != 1 {
 		t.Fatalf("%d error logs about the dead letter, want 1; logs:\n%s", len(logged), e.logs.dump())
 	}
-	if got := attr(logged[0], "request"); got != id.String() {
-		t.Errorf("the dead-letter log names request %q, want %q", got, id)
+	r := e.request(t, id)
+	if want := r.Ref(); attr(logged[0], "request") != want {
+		t.Errorf("the dead-letter log names request %q, want %q", attr(logged[0], "request"), want)
 	}
 	if got := attr(logged[0], "err"); !strings.Contains(got, "channel_not_found") {
 		t.Errorf("the dead-letter log gives err %q, want Slack's channel_not_found", got)
@@ -510,9 +514,9 @@ func TestOutboxAuthErrorKeepsEntry(t *testing.T) {
 		t.Fatalf("first round handled %d entries, want 1", n)
 	}
 	d := e.head(t, id)
-	if d.Notification.Kind != astrobot.NotifyCard || d.Attempts != 1 || !d.NotBefore.After(at) {
+	if d.Notification().Kind != astrobot.NotifyCard || d.Attempts != 1 || !d.NotBefore.After(at) {
 		t.Fatalf("after invalid_auth the head is %s, attempts %d, not before %v; want the card deferred past %v",
-			d.Notification.Kind, d.Attempts, d.NotBefore, at)
+			d.Kind, d.Attempts, d.NotBefore, at)
 	}
 	if !strings.Contains(d.LastError, "invalid_auth") {
 		t.Errorf("last error %q does not say invalid_auth", d.LastError)
@@ -546,16 +550,16 @@ func TestOutboxDeferralBlocksOnlyItsRequest(t *testing.T) {
 
 	free := e.file(t, 2)
 	if diff := cmp.Diff([]int{1, 1}, drain(t, w)); diff != "" {
-		t.Fatalf("entries handled per round while %s waits (-want +got):\n%s", held, diff)
+		t.Fatalf("entries handled per round while %d waits (-want +got):\n%s", held, diff)
 	}
 	if card := e.request(t, free).Card; card.TS == "" {
-		t.Fatalf("%s has no card although only %s was rate limited", free, held)
+		t.Fatalf("%d has no card although only %d was rate limited", free, held)
 	}
 	if st := e.stats(t); st.Depth != 2 {
-		t.Fatalf("outbox depth = %d, want the 2 entries of %s still waiting", st.Depth, held)
+		t.Fatalf("outbox depth = %d, want the 2 entries of %d still waiting", st.Depth, held)
 	}
-	if d := e.head(t, held); d.Notification.Kind != astrobot.NotifyCard || d.Attempts != 1 {
-		t.Fatalf("head of %s = %s with %d attempts, want its card with 1", held, d.Notification.Kind, d.Attempts)
+	if d := e.head(t, held); d.Notification().Kind != astrobot.NotifyCard || d.Attempts != 1 {
+		t.Fatalf("head of %d = %s with %d attempts, want its card with 1", held, d.Kind, d.Attempts)
 	}
 
 	e.clock.Advance(time.Minute)
@@ -567,7 +571,7 @@ func TestOutboxDeferralBlocksOnlyItsRequest(t *testing.T) {
 	want := []string{"chat.postMessage " + testSupportChannel, "conversations.open " + testUser,
 		"chat.postMessage D" + testUser}
 	if diff := cmp.Diff(want, slackTrace(e.fake.Calls()[before:])); diff != "" {
-		t.Errorf("Slack calls for %s once Retry-After passed (-want +got):\n%s", held, diff)
+		t.Errorf("Slack calls for %d once Retry-After passed (-want +got):\n%s", held, diff)
 	}
 }
 
@@ -617,18 +621,19 @@ func TestOutboxRunDeliversUntilCancelled(t *testing.T) {
 	id := e.file(t, 1)
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- e.worker(NewMetrics()).Run(ctx) }()
+	done := make(chan struct{})
+	w := e.worker(NewMetrics())
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
 
 	if _, err := e.fake.WaitFor(testContext(t), "chat.postMessage", 2); err != nil {
 		t.Fatalf("Run did not deliver the card and the receipt: %v", err)
 	}
 	cancel()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v, want nil once cancelled", err)
-		}
+	case <-done:
 	case <-testContext(t).Done():
 		t.Fatal("Run did not return after its context was cancelled")
 	}
@@ -641,7 +646,7 @@ func TestOutboxRunDeliversUntilCancelled(t *testing.T) {
 	}
 }
 
-func TestRetryDelay(t *testing.T) {
+func TestSlackRetry(t *testing.T) {
 	wrap := func(err error) error { return fmt.Errorf("post support card: %w", err) }
 	tests := []struct {
 		name     string
@@ -651,7 +656,7 @@ func TestRetryDelay(t *testing.T) {
 		retry    bool
 	}{
 		{"rate limited", wrap(&slack.RateLimitedError{RetryAfter: 30 * time.Second}), 0, 30 * time.Second, true},
-		{"rate limited without a delay", wrap(&slack.RateLimitedError{}), 3, minRateLimitDelay, true},
+		{"rate limited without a delay", wrap(&slack.RateLimitedError{}), 3, minRetryAfter, true},
 		{"channel gone", wrap(slack.SlackErrorResponse{Err: "channel_not_found"}), 0, 0, false},
 		{"archived", wrap(slack.SlackErrorResponse{Err: "is_archived"}), 5, 0, false},
 		{"bad token", wrap(slack.SlackErrorResponse{Err: "invalid_auth"}), 0, authErrorBackoff, true},
@@ -663,9 +668,9 @@ func TestRetryDelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			delay, retry := retryDelay(tt.err, tt.attempts)
+			delay, retry := slackRetry(tt.err, tt.attempts)
 			if delay != tt.delay || retry != tt.retry {
-				t.Fatalf("retryDelay(%v, %d) = %v, %v; want %v, %v", tt.err, tt.attempts, delay, retry, tt.delay, tt.retry)
+				t.Fatalf("slackRetry(%v, %d) = %v, %v; want %v, %v", tt.err, tt.attempts, delay, retry, tt.delay, tt.retry)
 			}
 		})
 	}
