@@ -46,7 +46,7 @@ func NewMetrics() *Metrics {
 		}, []string{"kind", "name"}),
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "astrobot_outbox_deliveries_total",
-			Help: "Outbox notifications handed to Slack, by notification kind and outcome (done, deferred, dead_letter).",
+			Help: "Outbox notifications handed to Slack, by notification kind and outcome (delivered, deferred, dead_letter).",
 		}, []string{"kind", "outcome"}),
 		Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "astrobot_jobs_total",

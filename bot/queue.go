@@ -20,7 +20,7 @@ type Queue interface {
 	Due(ctx context.Context, now time.Time, limit int) ([]store.Entry, error)
 	Claim(ctx context.Context, keys ...uint64) ([]bool, error)
 	Done(ctx context.Context, keys ...uint64) error
-	Retry(ctx context.Context, key uint64, notBefore time.Time, lastErr string) error
+	Retry(ctx context.Context, key uint64, notBefore time.Time, lastErr string, maybeDone bool) error
 	DeadLetter(ctx context.Context, key uint64, reason string) error
 }
 
@@ -59,6 +59,7 @@ type QueueConfig struct {
 	Queue    Queue
 	Do       DoFunc
 	Retry    RetryFunc
+	NotDone  func(error) bool       // whether a failure proves the entry had no effect (nil: none does)
 	Outcomes *prometheus.CounterVec // by entry kind and outcome: Done, "deferred", "dead_letter"
 	Done     string                 // the outcome of an entry done: "delivered", "done"
 
@@ -189,7 +190,10 @@ func (w *QueueWorker) settle(ctx context.Context, results []result) error {
 			}
 			w.Outcomes.WithLabelValues(r.e.Kind, "deferred").Inc()
 			w.log.Warn("queue entry deferred", append(attrs, "retry_in", delay.String())...)
-			if err := w.Queue.Retry(ctx, r.e.Key, w.now().Add(delay), r.err.Error()); err != nil {
+			// An entry taken before this round may have been done by an
+			// earlier one whatever this attempt says.
+			maybeDone := r.e.Claimed || w.NotDone == nil || !w.NotDone(r.err)
+			if err := w.Queue.Retry(ctx, r.e.Key, w.now().Add(delay), r.err.Error(), maybeDone); err != nil {
 				return fmt.Errorf("defer %s entry: %w", w.Name, err)
 			}
 			continue
@@ -201,6 +205,14 @@ func (w *QueueWorker) settle(ctx context.Context, results []result) error {
 		}
 	}
 	return nil
+}
+
+// slackRefused is the outbox's NotDone: Slack answered, and refused, so
+// nothing was posted — unlike a timeout, after which the message may be there.
+func slackRefused(err error) bool {
+	_, limited := errors.AsType[*slack.RateLimitedError](err)
+	_, refused := errors.AsType[slack.SlackErrorResponse](err)
+	return limited || refused
 }
 
 // backoff is the wait before the next attempt after attempts failed ones.

@@ -191,8 +191,10 @@ func (q *Queue) Done(ctx context.Context, keys ...uint64) error {
 
 // Retry records a failed attempt at entry key: it counts the attempt, keeps
 // lastErr and holds the entry (and the later ones of its request) until
-// notBefore.
-func (q *Queue) Retry(ctx context.Context, key uint64, notBefore time.Time, lastErr string) error {
+// notBefore. maybeDone says the attempt may have taken effect all the same (a
+// timeout): false clears the entry's claim, so that the next attempt does not
+// look for what this one did.
+func (q *Queue) Retry(ctx context.Context, key uint64, notBefore time.Time, lastErr string, maybeDone bool) error {
 	err := q.db.update(ctx, func(tx *bolt.Tx) error {
 		b := bucket(tx, q.name)
 		rec, err := getQueued(b, q.name, key)
@@ -201,6 +203,7 @@ func (q *Queue) Retry(ctx context.Context, key uint64, notBefore time.Time, last
 		}
 		rec.Attempts++
 		rec.NotBefore, rec.LastError = utc(notBefore), lastErr
+		rec.Claimed = rec.Claimed && maybeDone
 		data, err := json.Marshal(rec)
 		if err != nil {
 			return err

@@ -149,7 +149,7 @@ func TestQueueDueOrder(t *testing.T) {
 
 	// A deferred card holds back all of b, and only b.
 	retry := now.Add(time.Minute)
-	if err := db.Outbox().Retry(ctx, eb[0].Key, retry, "ratelimited"); err != nil {
+	if err := db.Outbox().Retry(ctx, eb[0].Key, retry, "ratelimited", false); err != nil {
 		t.Fatal(err)
 	}
 	want = []entry{ea[1]}
@@ -166,13 +166,13 @@ func TestQueueDueOrder(t *testing.T) {
 	if len(ds) != 2 || ds[1].Key != eb[0].Key || ds[1].Attempts != 1 || ds[1].LastError != "ratelimited" || !ds[1].NotBefore.Equal(retry) {
 		t.Errorf("pending at b's retry time = %+v; want a's next entry, then b's card with 1 attempt", ds)
 	}
-	if err := db.Outbox().Retry(ctx, eb[0].Key, retry, "ratelimited again"); err != nil {
+	if err := db.Outbox().Retry(ctx, eb[0].Key, retry, "ratelimited again", false); err != nil {
 		t.Fatal(err)
 	}
 	if ds, err := db.Outbox().Due(ctx, retry, 0); err != nil || len(ds) != 2 || ds[1].Attempts != 2 || ds[1].LastError != "ratelimited again" {
 		t.Errorf("after second Defer: %+v, %v", ds, err)
 	}
-	wantCode(t, db.Outbox().Retry(ctx, 999, retry, "x"), astrobot.ENotFound)
+	wantCode(t, db.Outbox().Retry(ctx, 999, retry, "x", true), astrobot.ENotFound)
 }
 
 func TestRecordCard(t *testing.T) {
@@ -364,12 +364,16 @@ func TestClaimMarksEntries(t *testing.T) {
 	if err != nil || len(before) != 3 || !before[0] || before[1] || before[2] {
 		t.Fatalf("second Claim = %v, %v; want [true false false]", before, err)
 	}
-	// A failed attempt keeps the mark; Due reads it.
-	if err := db.Outbox().Retry(ctx, due[1].Key, clk.Now(), "timeout"); err != nil {
+	// An attempt that may have taken effect keeps the mark, one that
+	// surely did not clears it; Due reads it.
+	if err := db.Outbox().Retry(ctx, due[1].Key, clk.Now(), "timeout", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Outbox().Retry(ctx, due[0].Key, clk.Now(), "ratelimited", false); err != nil {
 		t.Fatal(err)
 	}
 	due, err = db.Outbox().Due(ctx, clk.Now(), 0)
-	if err != nil || len(due) != 2 || !due[0].Claimed || !due[1].Claimed || due[1].Attempts != 1 {
-		t.Errorf("Due after a retry = %+v, %v; want both claimed, the second with one attempt", due, err)
+	if err != nil || len(due) != 2 || due[0].Claimed || !due[1].Claimed || due[1].Attempts != 1 {
+		t.Errorf("Due after the retries = %+v, %v; want the timed-out one claimed, the rate-limited one not", due, err)
 	}
 }
