@@ -132,7 +132,7 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	fake := fakeslack.New()
+	fake := fakeslack.New(fakeslack.WithTest(t))
 	t.Cleanup(fake.Close)
 	logs := &logRecorder{}
 	e := &testEnv{fake: fake, clock: newTestClock(), logs: logs, log: slog.New(logs),
