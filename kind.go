@@ -82,6 +82,7 @@ type KindDef interface {
 func Kinds() []KindDef {
 	return []KindDef{
 		peeringKind{},
+		privateLinkKind{},
 	}
 }
 
