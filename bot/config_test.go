@@ -67,6 +67,15 @@ var netipEqual = cmp.Options{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 }
 
+// manualModes is every kind in manual mode, the default.
+func manualModes() map[astrobot.Kind]astrobot.Mode {
+	m := map[astrobot.Kind]astrobot.Mode{}
+	for _, d := range astrobot.Kinds() {
+		m[d.Kind()] = astrobot.ModeManual
+	}
+	return m
+}
+
 // defaultConfig is the configuration of minimalEnv: every documented default,
 // and the example clusters file.
 func defaultConfig(t *testing.T) Config {
@@ -84,7 +93,7 @@ func defaultConfig(t *testing.T) Config {
 		SupportUsers:   []string{"U0SUPPORT"},
 		LogLevel:       slog.LevelInfo,
 		LogFormat:      "json",
-		Modes:          map[astrobot.Kind]astrobot.Mode{astrobot.KindPeering: astrobot.ModeManual},
+		Modes:          manualModes(),
 		WatchInterval:  time.Minute,
 		SLAs:           astrobot.SLAs{Unclaimed: 4 * time.Hour, Customer: 48 * time.Hour},
 		DirectoryConfig: DirectoryConfig{
@@ -154,7 +163,7 @@ func TestLoadConfigGood(t *testing.T) {
 		{"aws peering with roles and the static directory", minimalEnv.with(environ{"ASTROBOT_PEERING": "AWS", "ASTROBOT_WATCH_INTERVAL": "30s",
 			"ASTROBOT_AWS_ROLES": "111111111111=arn:aws:iam::111111111111:role/astro-peering"}),
 			func(c *Config) {
-				c.Modes, c.WatchInterval = map[astrobot.Kind]astrobot.Mode{astrobot.KindPeering: astrobot.ModeAWS}, 30*time.Second
+				c.Modes[astrobot.KindPeering], c.WatchInterval = astrobot.ModeAWS, 30*time.Second
 				c.AWSRoles = map[string]string{"111111111111": "arn:aws:iam::111111111111:role/astro-peering"}
 			}},
 	}
