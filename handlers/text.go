@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,30 +22,71 @@ type md string
 // Slack shows as the characters themselves, in code blocks too. It is the one
 // escaping function of astrobot.
 func esc(s string) md {
-	return md(strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s))
+	if !strings.ContainsAny(s, "&<>") {
+		return md(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := range len(s) {
+		switch c := s[i]; c {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return md(b.String())
 }
 
 // mdf formats mrkdwn: the format and every argument are escaped, except
-// arguments that are md already. Numbers are formatted as fmt does.
+// arguments that are md already. It knows the verbs %s and %d (and %%): any
+// other verb is a bug of the caller and is written as it is.
 func mdf(format string, args ...any) md {
-	out := make([]any, len(args))
-	for i, a := range args {
+	var b strings.Builder
+	b.Grow(len(format) + 16*len(args))
+	next := 0
+	for {
+		i := strings.IndexByte(format, '%')
+		if i < 0 || i == len(format)-1 {
+			b.WriteString(string(esc(format)))
+			return md(b.String())
+		}
+		b.WriteString(string(esc(format[:i])))
+		verb := format[i+1]
+		format = format[i+2:]
+		if verb == '%' {
+			b.WriteByte('%')
+			continue
+		}
+		if next >= len(args) || (verb != 's' && verb != 'd') {
+			b.WriteString("%!" + string(verb) + "(BAD)")
+			continue
+		}
+		a := args[next]
+		next++
 		switch v := a.(type) {
 		case md:
-			out[i] = string(v)
+			b.WriteString(string(v))
+		case string:
+			b.WriteString(string(esc(v)))
+		case int:
+			b.WriteString(strconv.Itoa(v))
 		case fmt.Stringer:
-			out[i] = string(esc(v.String()))
+			b.WriteString(string(esc(v.String())))
 		case error:
-			out[i] = string(esc(v.Error()))
+			b.WriteString(string(esc(v.Error())))
 		default:
 			if rv := reflect.ValueOf(a); rv.Kind() == reflect.String {
-				out[i] = string(esc(rv.String())) // string, and named string types such as Status
+				b.WriteString(string(esc(rv.String()))) // named string types such as Status
 			} else {
-				out[i] = a
+				b.WriteString(string(esc(fmt.Sprint(a))))
 			}
 		}
 	}
-	return md(fmt.Sprintf(string(esc(format)), out...))
 }
 
 // escMessage escapes a message of the domain (an error, a next-step
