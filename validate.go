@@ -36,7 +36,12 @@ func Regions() []string {
 // NormalizeAccountID removes the dashes and spaces the AWS console shows in
 // an account ID (1234-5678-9012).
 func NormalizeAccountID(s string) string {
-	return strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(s))
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == ' ' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
 }
 
 // ValidateAccountID checks a 12-digit AWS account ID.
