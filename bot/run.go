@@ -165,6 +165,9 @@ func provisioners(ctx context.Context, cfg Config, dir handlers.Directory, rec *
 	if aws(astrobot.KindPeering) {
 		out[astrobot.KindPeering] = NewPeeringProvisioner(cloud.NewPeerings(awsCfg, cloud.PeeringOptions{Roles: cfg.AWSRoles, Logger: log, Now: now}), dir, rec)
 	}
+	if aws(astrobot.KindPrivateLink) {
+		out[astrobot.KindPrivateLink] = NewPrivateLinkProvisioner(cloud.NewPrivateLinks(awsCfg, cloud.PrivateLinkOptions{Roles: cfg.AWSRoles, Logger: log}), dir, rec)
+	}
 	return out, nil
 }
 
