@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -98,6 +99,11 @@ func requests(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 		defer done()
 		r, events, err := src.History(ctx, id)
+		if astrobot.ErrorCodeOf(err) == astrobot.ENotFound {
+			// The store knows no kind for a missing request: name it as typed.
+			fmt.Fprintf(stderr, "astrobot: No request %s.\n", refAsTyped(args[1], id))
+			return 1
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "astrobot: %s\n", messageOf(err))
 			return 1
@@ -157,6 +163,19 @@ func backup(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", dst, n)
 	return 0
+}
+
+// refAsTyped names request id as ref, a valid reference, was typed: with
+// its kind's prefix (PEER-0042 for "peer-42") or as a bare number.
+func refAsTyped(ref string, id astrobot.RequestID) string {
+	if prefix, _, ok := strings.Cut(strings.TrimSpace(ref), "-"); ok {
+		for _, d := range astrobot.Kinds() {
+			if strings.EqualFold(d.Prefix(), prefix) {
+				return astrobot.FormatID(d, id)
+			}
+		}
+	}
+	return strconv.FormatUint(uint64(id), 10)
 }
 
 func dash(s string) string {

@@ -22,6 +22,9 @@ type peerForm struct {
 	viewID, cluster, account, region, vpc, cidrs, note string
 }
 
+// field is the input block of form field name.
+func field(name string) string { return handlers.FieldBlock(name) }
+
 // submission is the view_submission payload Slack sends for f.
 func submission(f peerForm, user, team, channel string) []byte {
 	text := func(v string) map[string]any { return map[string]any{"type": "plain_text_input", "value": v} }
@@ -31,20 +34,20 @@ func submission(f peerForm, user, team, channel string) []byte {
 		}
 		return map[string]any{"type": "static_select", "selected_option": map[string]any{"value": v}}
 	}
-	meta, _ := json.Marshal(map[string]string{"c": channel})
+	meta, _ := json.Marshal(map[string]string{"c": channel, "k": string(astrobot.KindPeering)})
 	payload, _ := json.Marshal(map[string]any{
 		"type": "view_submission",
 		"team": map[string]any{"id": team},
 		"user": map[string]any{"id": user, "team_id": team},
 		"view": map[string]any{
-			"id": f.viewID, "type": "modal", "callback_id": handlers.CallbackPeerRequest, "private_metadata": string(meta),
-			"state": map[string]any{"values": map[string]any{
-				handlers.BlockCluster: map[string]any{handlers.ActionCluster: sel(f.cluster)},
-				handlers.BlockAccount: map[string]any{handlers.ActionAccount: text(f.account)},
-				handlers.BlockRegion:  map[string]any{handlers.ActionRegion: sel(f.region)},
-				handlers.BlockVPC:     map[string]any{handlers.ActionVPC: text(f.vpc)},
-				handlers.BlockCIDRs:   map[string]any{handlers.ActionCIDRs: text(f.cidrs)},
-				handlers.BlockNote:    map[string]any{handlers.ActionNote: text(f.note)},
+			"id": f.viewID, "type": "modal", "callback_id": handlers.CallbackRequest, "private_metadata": string(meta),
+			"state": map[string]any{"values": map[string]map[string]any{
+				field(astrobot.FieldCluster): {handlers.FieldAction(astrobot.FieldCluster): sel(f.cluster)},
+				field(astrobot.FieldAccount): {handlers.FieldAction(astrobot.FieldAccount): text(f.account)},
+				field(astrobot.FieldRegion):  {handlers.FieldAction(astrobot.FieldRegion): sel(f.region)},
+				field(astrobot.FieldVPC):     {handlers.FieldAction(astrobot.FieldVPC): text(f.vpc)},
+				field(astrobot.FieldCIDRs):   {handlers.FieldAction(astrobot.FieldCIDRs): text(f.cidrs)},
+				field(astrobot.FieldNote):    {handlers.FieldAction(astrobot.FieldNote): text(f.note)},
 			}},
 		},
 	})
@@ -85,7 +88,7 @@ func TestE2EPeerIntake(t *testing.T) {
 	if len(opens) != 1 || opens[0].Param("trigger_id") != "trig-U0001" {
 		t.Fatalf("views.open calls: %+v", opens)
 	}
-	if !strings.Contains(string(opens[0].Raw), handlers.CallbackPeerRequest) {
+	if !strings.Contains(string(opens[0].Raw), handlers.CallbackRequest) {
 		t.Errorf("the modal lacks its callback ID: %s", opens[0].Raw)
 	}
 
@@ -94,12 +97,12 @@ func TestE2EPeerIntake(t *testing.T) {
 	if bad.ResponseAction != "errors" {
 		t.Fatalf("invalid submit: response_action %q, want errors", bad.ResponseAction)
 	}
-	for _, b := range []string{handlers.BlockAccount, handlers.BlockRegion, handlers.BlockVPC, handlers.BlockCIDRs} {
+	for _, b := range []string{field(astrobot.FieldAccount), field(astrobot.FieldRegion), field(astrobot.FieldVPC), field(astrobot.FieldCIDRs)} {
 		if bad.Errors[b] == "" {
 			t.Errorf("invalid submit: no error on %s: %v", b, bad.Errors)
 		}
 	}
-	if bad.Errors[handlers.BlockCluster] != "" {
+	if bad.Errors[field(astrobot.FieldCluster)] != "" {
 		t.Errorf("invalid submit: error on the valid cluster field: %v", bad.Errors)
 	}
 
@@ -116,7 +119,7 @@ func TestE2EPeerIntake(t *testing.T) {
 	// A second, identical request from a new modal is refused with the first ID.
 	good.viewID = "V3"
 	dup := submit(t, p, good)
-	if dup.ResponseAction != "errors" || !strings.Contains(dup.Errors[handlers.BlockVPC], "PEER-0001") {
+	if dup.ResponseAction != "errors" || !strings.Contains(dup.Errors[field(astrobot.FieldVPC)], "PEER-0001") {
 		t.Fatalf("duplicate submit: %+v", dup)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
@@ -62,10 +63,10 @@ func TestE2EPeeringInAWS(t *testing.T) {
 		t.Fatalf("submit: %s\n%s", reply, p.log())
 	}
 	posts := w.await("chat.postMessage", 2)
-	if strings.Contains(posts[0].Param("blocks"), handlers.ActionPeeringCreated) {
+	if strings.Contains(posts[0].Param("blocks"), handlers.ActionButton(astrobot.ActPeeringCreated)) {
 		t.Errorf("the AWS-mode card offers the manual step buttons: %s", posts[0].Param("blocks"))
 	}
-	w.send(press("USUPPORT", handlers.ActionApprove, "PEER-0001"))
+	w.send(press("USUPPORT", handlers.ActionButton(astrobot.ActApprove), "PEER-0001"))
 
 	// The bot creates the peering and DMs the requester the accept step.
 	pcx := regexp.MustCompile(`pcx-[0-9a-f]+`)
@@ -136,7 +137,7 @@ func TestE2EPeeringInAWS(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.send(submission(peerForm{viewID: "V2", cluster: "clxpeer1", account: customer, region: "us-west-2", vpc: aws.ToString(cvpc2.Vpc.VpcId), cidrs: "172.30.0.0/16"}, "U0001", "T0001", "C0001"))
-	w.send(press("USUPPORT", handlers.ActionApprove, "PEER-0002"))
+	w.send(press("USUPPORT", handlers.ActionButton(astrobot.ActApprove), "PEER-0002"))
 	pending := waitPost(t, w, func(c fakeslack.Call) bool {
 		return c.Param("channel") == "DU0001" && strings.Contains(c.Param("text"), "PEER-0002* is now *pending acceptance")
 	})

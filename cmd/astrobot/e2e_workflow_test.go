@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 )
@@ -91,12 +92,12 @@ func TestE2EWorkflowManualMode(t *testing.T) {
 
 	w.file("vpc-0123456789abcdef0", "172.31.0.0/16")
 	posts := w.await("chat.postMessage", 2) // card, receipt
-	if !strings.Contains(posts[0].Param("blocks"), handlers.ActionApprove) || strings.Contains(posts[0].Param("blocks"), handlers.ActionAccepted) {
+	if !strings.Contains(posts[0].Param("blocks"), handlers.ActionButton(astrobot.ActApprove)) || strings.Contains(posts[0].Param("blocks"), handlers.ActionButton(astrobot.ActAccepted)) {
 		t.Fatalf("a submitted card should offer Approve and not Customer accepted: %s", posts[0].Param("blocks"))
 	}
 
 	// A non-support user's press changes nothing and gets a refusal.
-	w.send(press("U0001", handlers.ActionApprove, "PEER-0001"))
+	w.send(press("U0001", handlers.ActionButton(astrobot.ActApprove), "PEER-0001"))
 	eph := w.await("chat.postEphemeral", 1)
 	if eph[0].Param("user") != "U0001" || !strings.Contains(eph[0].Param("text"), "Only support") {
 		t.Errorf("refusal: user %s text %s", eph[0].Param("user"), eph[0].Param("text"))
@@ -139,24 +140,24 @@ func TestE2EWorkflowManualMode(t *testing.T) {
 			}
 		}
 	}
-	step(press("USUPPORT", handlers.ActionClaim, "PEER-0001"), "submitted", false)
-	step(press("USUPPORT", handlers.ActionApprove, "PEER-0001"), "approved", false)
+	step(press("USUPPORT", handlers.ActionButton(astrobot.ActClaim), "PEER-0001"), "submitted", false)
+	step(press("USUPPORT", handlers.ActionButton(astrobot.ActApprove), "PEER-0001"), "approved", false)
 
 	// Peering requested: the button opens a modal asking for the pcx ID,
 	// which is validated.
-	w.send(press("USUPPORT", handlers.ActionPeeringCreated, "PEER-0001"))
+	w.send(press("USUPPORT", handlers.ActionButton(astrobot.ActPeeringCreated), "PEER-0001"))
 	opens := w.await("views.open", 1)
-	if !strings.Contains(string(opens[0].Raw), handlers.CallbackPeering) {
+	if !strings.Contains(string(opens[0].Raw), handlers.CallbackResource) {
 		t.Fatalf("peering modal not opened: %s", opens[0].Raw)
 	}
 	var bad viewAck
-	json.Unmarshal(w.send(stepSubmission("USUPPORT", handlers.CallbackPeering, "PEER-0001", handlers.BlockPeeringID, handlers.ActionPeeringID, "pcx-nothex")), &bad)
-	if bad.ResponseAction != "errors" || !strings.Contains(bad.Errors[handlers.BlockPeeringID], "pcx-") {
+	json.Unmarshal(w.send(stepSubmission("USUPPORT", handlers.CallbackResource, "PEER-0001", handlers.BlockResource, handlers.ActionResource, "pcx-nothex")), &bad)
+	if bad.ResponseAction != "errors" || !strings.Contains(bad.Errors[handlers.BlockResource], "pcx-") {
 		t.Fatalf("a bad pcx ID is not refused on its field: %+v", bad)
 	}
-	step(stepSubmission("USUPPORT", handlers.CallbackPeering, "PEER-0001", handlers.BlockPeeringID, handlers.ActionPeeringID, "pcx-0123456789abcdef0"), "pending acceptance", true)
-	step(press("USUPPORT", handlers.ActionAccepted, "PEER-0001"), "configuring", false)
-	step(press("USUPPORT", handlers.ActionConfigured, "PEER-0001"), "active", true)
+	step(stepSubmission("USUPPORT", handlers.CallbackResource, "PEER-0001", handlers.BlockResource, handlers.ActionResource, "pcx-0123456789abcdef0"), "pending acceptance", true)
+	step(press("USUPPORT", handlers.ActionButton(astrobot.ActAccepted), "PEER-0001"), "configuring", false)
+	step(press("USUPPORT", handlers.ActionButton(astrobot.ActConfigured), "PEER-0001"), "active", true)
 
 	// Twenty support engineers approve one request at once: one transition,
 	// nineteen refusals naming who did it.
@@ -165,7 +166,9 @@ func TestE2EWorkflowManualMode(t *testing.T) {
 	before := len(slack.CallsTo("chat.postEphemeral"))
 	var wg sync.WaitGroup
 	for i := range 20 {
-		wg.Go(func() { w.send(press([]string{"USUPPORT", "USUPPORT2"}[i%2], handlers.ActionApprove, "PEER-0002")) })
+		wg.Go(func() {
+			w.send(press([]string{"USUPPORT", "USUPPORT2"}[i%2], handlers.ActionButton(astrobot.ActApprove), "PEER-0002"))
+		})
 	}
 	wg.Wait()
 	refusals := w.await("chat.postEphemeral", before+19)[before:]

@@ -13,7 +13,7 @@
 // them.
 //
 // Scenario ip sends the slash command "/astro-ip <text>". Scenario peer-submit
-// sends view_submission payloads of the peering modal for cluster <text>, each
+// sends view_submission payloads of the peering form for cluster <text>, each
 // with its own view ID, VPC ID and /28 CIDR block carved from -pool, so that
 // every one is filed: run it against a fresh database.
 package main
@@ -229,14 +229,15 @@ func ipScenario(text string, c callerIDs) scenario {
 // refused (already claimed by you) with a message only the presser sees. Both
 // are answered with an empty 200.
 func claimScenario(c callerIDs, n int) scenario {
+	peering, _ := astrobot.KindOf(astrobot.KindPeering)
 	return scenario{
 		request: func(i int) (string, []byte, error) {
 			payload, err := json.Marshal(map[string]any{
 				"type": "block_actions", "trigger_id": fmt.Sprintf("load-%d", i),
 				"user": map[string]string{"id": c.user, "team_id": c.team}, "team": map[string]string{"id": c.team},
 				"channel": map[string]string{"id": c.channel},
-				"actions": []map[string]string{{"type": "button", "action_id": handlers.ActionClaim, "block_id": handlers.BlockCardActions,
-					"value": astrobot.RequestID(i%max(n, 1) + 1).String()}},
+				"actions": []map[string]string{{"type": "button", "action_id": handlers.ActionButton(astrobot.ActClaim), "block_id": handlers.BlockCardActions,
+					"value": astrobot.FormatID(peering, astrobot.RequestID(i%max(n, 1)+1))}},
 			})
 			if err != nil {
 				return "", nil, fmt.Errorf("encode block_actions: %w", err)
@@ -252,12 +253,13 @@ func claimScenario(c callerIDs, n int) scenario {
 	}
 }
 
-// peerScenario submits the peering modal for cluster (a comma-separated list
+// peerScenario submits the peering form for cluster (a comma-separated list
 // is used round robin): request i carries the
 // view ID and VPC ID made of nonce and i, and the i-th /28 block of pool.
 func peerScenario(cluster string, c callerIDs, pool netip.Prefix, nonce uint32) scenario {
-	meta, _ := json.Marshal(map[string]string{"c": c.channel}) // the channel the modal was opened in
-	clusters := strings.Split(cluster, ",")                    // filed round robin: AWS caps peerings per VPC
+	// The channel the modal was opened in, and the form's kind.
+	meta, _ := json.Marshal(map[string]string{"c": c.channel, "k": string(astrobot.KindPeering)})
+	clusters := strings.Split(cluster, ",") // filed round robin: AWS caps peerings per VPC
 	base := binary.BigEndian.Uint32(pool.Addr().AsSlice())
 	return scenario{
 		request: func(i int) (string, []byte, error) {
@@ -289,29 +291,30 @@ func peerScenario(cluster string, c callerIDs, pool netip.Prefix, nonce uint32) 
 	}
 }
 
-// peerSubmission is the view_submission Slack sends when the peering modal is
-// submitted with the given view ID, VPC and CIDR.
+// peerSubmission is the view_submission Slack sends when the peering form
+// (handlers.CallbackRequest of kind vpc_peering) is submitted with the given
+// view ID, VPC and CIDR.
 func peerSubmission(cluster string, c callerIDs, meta, viewID, vpc, cidr string) slack.InteractionCallback {
-	input := func(block, action string, a slack.BlockAction) map[string]slack.BlockAction {
-		a.BlockID, a.ActionID = block, action
-		return map[string]slack.BlockAction{action: a}
+	input := func(field string, a slack.BlockAction) map[string]slack.BlockAction {
+		a.BlockID, a.ActionID = handlers.FieldBlock(field), handlers.FieldAction(field)
+		return map[string]slack.BlockAction{a.ActionID: a}
 	}
 	return slack.InteractionCallback{
 		Type: slack.InteractionTypeViewSubmission,
 		Team: slack.Team{ID: c.team},
 		User: slack.User{ID: c.user, TeamID: c.team},
 		View: slack.View{
-			ID: viewID, TeamID: c.team, Type: slack.VTModal, CallbackID: handlers.CallbackPeerRequest,
+			ID: viewID, TeamID: c.team, Type: slack.VTModal, CallbackID: handlers.CallbackRequest,
 			PrivateMetadata: meta,
 			State: &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
-				handlers.BlockCluster: input(handlers.BlockCluster, handlers.ActionCluster, slack.BlockAction{Type: "static_select",
+				handlers.FieldBlock(astrobot.FieldCluster): input(astrobot.FieldCluster, slack.BlockAction{Type: "static_select",
 					SelectedOption: slack.OptionBlockObject{Value: cluster}}),
-				handlers.BlockAccount: input(handlers.BlockAccount, handlers.ActionAccount, slack.BlockAction{Type: "plain_text_input", Value: peerAccount}),
-				handlers.BlockRegion: input(handlers.BlockRegion, handlers.ActionRegion, slack.BlockAction{Type: "static_select",
+				handlers.FieldBlock(astrobot.FieldAccount): input(astrobot.FieldAccount, slack.BlockAction{Type: "plain_text_input", Value: peerAccount}),
+				handlers.FieldBlock(astrobot.FieldRegion): input(astrobot.FieldRegion, slack.BlockAction{Type: "static_select",
 					SelectedOption: slack.OptionBlockObject{Value: peerRegion}}),
-				handlers.BlockVPC:   input(handlers.BlockVPC, handlers.ActionVPC, slack.BlockAction{Type: "plain_text_input", Value: vpc}),
-				handlers.BlockCIDRs: input(handlers.BlockCIDRs, handlers.ActionCIDRs, slack.BlockAction{Type: "plain_text_input", Value: cidr}),
-				handlers.BlockNote:  input(handlers.BlockNote, handlers.ActionNote, slack.BlockAction{Type: "plain_text_input", Value: "astroload"}),
+				handlers.FieldBlock(astrobot.FieldVPC):   input(astrobot.FieldVPC, slack.BlockAction{Type: "plain_text_input", Value: vpc}),
+				handlers.FieldBlock(astrobot.FieldCIDRs): input(astrobot.FieldCIDRs, slack.BlockAction{Type: "plain_text_input", Value: cidr}),
+				handlers.FieldBlock(astrobot.FieldNote):  input(astrobot.FieldNote, slack.BlockAction{Type: "plain_text_input", Value: "astroload"}),
 			}},
 		},
 	}

@@ -157,19 +157,24 @@ func TestLoadPeerSubmitFilesEveryRequest(t *testing.T) {
 	}
 	vpcs, cidrs := map[string]bool{}, map[netip.Prefix]bool{}
 	for _, r := range stored {
-		want := astrobot.Peer{AccountID: peerAccount, Region: peerRegion, VPCID: r.Peer.VPCID, CIDRs: r.Peer.CIDRs}
-		if diff := cmp.Diff(want, r.Peer, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
-			t.Errorf("%s peer (-want +got):\n%s", r.ID, diff)
-		}
-		if (r.ClusterID != "clx123abc" && r.ClusterID != "clx456def") || r.Requester.TeamID != "T0001" || r.Requester.ChannelID != "C0001" || r.Status != astrobot.StatusSubmitted {
-			t.Errorf("%s: cluster %q, requester %+v, status %s; want clx123abc or clx456def, T0001/C0001, submitted", r.ID, r.ClusterID, r.Requester, r.Status)
-		}
-		if len(r.Peer.CIDRs) != 1 || r.Peer.CIDRs[0].Bits() != peerBlockBits || !pool.Overlaps(r.Peer.CIDRs[0]) {
-			t.Errorf("%s CIDRs %v: want one /%d inside %s", r.ID, r.Peer.CIDRs, peerBlockBits, pool)
+		if r.Kind != astrobot.KindPeering {
+			t.Errorf("%s: kind %q; want %q", r.Ref(), r.Kind, astrobot.KindPeering)
 			continue
 		}
-		vpcs[r.Peer.VPCID] = true
-		cidrs[r.Peer.CIDRs[0]] = true
+		p, _ := r.Spec.(astrobot.PeeringSpec)
+		want := astrobot.PeeringSpec{AccountID: peerAccount, Region: peerRegion, VPCID: p.VPCID, CIDRs: p.CIDRs}
+		if diff := cmp.Diff(astrobot.Spec(want), r.Spec, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+			t.Errorf("%s peering spec (-want +got):\n%s", r.Ref(), diff)
+		}
+		if (r.ClusterID != "clx123abc" && r.ClusterID != "clx456def") || r.Requester.TeamID != "T0001" || r.Requester.ChannelID != "C0001" || r.Status != astrobot.StatusSubmitted {
+			t.Errorf("%s: cluster %q, requester %+v, status %s; want clx123abc or clx456def, T0001/C0001, submitted", r.Ref(), r.ClusterID, r.Requester, r.Status)
+		}
+		if len(p.CIDRs) != 1 || p.CIDRs[0].Bits() != peerBlockBits || !pool.Overlaps(p.CIDRs[0]) {
+			t.Errorf("%s CIDRs %v: want one /%d inside %s", r.Ref(), p.CIDRs, peerBlockBits, pool)
+			continue
+		}
+		vpcs[p.VPCID] = true
+		cidrs[p.CIDRs[0]] = true
 	}
 	if len(vpcs) != n || len(cidrs) != n {
 		t.Errorf("%d distinct VPCs and %d distinct CIDRs; want %d of each", len(vpcs), len(cidrs), n)
@@ -370,6 +375,13 @@ func TestPeerSubmissionShape(t *testing.T) {
 	}
 	// Decode as plain JSON, not through slack-go, to check the field shapes
 	// Slack sends.
+	type rawInput struct {
+		Type           string `json:"type"`
+		Value          string `json:"value"`
+		SelectedOption struct {
+			Value string `json:"value"`
+		} `json:"selected_option"`
+	}
 	var raw struct {
 		Type string `json:"type"`
 		User struct {
@@ -381,13 +393,7 @@ func TestPeerSubmissionShape(t *testing.T) {
 			CallbackID      string `json:"callback_id"`
 			PrivateMetadata string `json:"private_metadata"`
 			State           struct {
-				Values map[string]map[string]struct {
-					Type           string `json:"type"`
-					Value          string `json:"value"`
-					SelectedOption struct {
-						Value string `json:"value"`
-					} `json:"selected_option"`
-				} `json:"values"`
+				Values map[string]map[string]rawInput `json:"values"`
 			} `json:"state"`
 		} `json:"view"`
 	}
@@ -395,14 +401,15 @@ func TestPeerSubmissionShape(t *testing.T) {
 		t.Fatalf("decode the payload: %v", err)
 	}
 	vals := raw.View.State.Values
+	field := func(name string) rawInput { return vals[handlers.FieldBlock(name)][handlers.FieldAction(name)] }
 	got := []string{raw.Type, raw.User.ID, raw.User.TeamID, raw.View.ID, raw.View.CallbackID, raw.View.PrivateMetadata,
-		vals[handlers.BlockCluster][handlers.ActionCluster].SelectedOption.Value,
-		vals[handlers.BlockAccount][handlers.ActionAccount].Value,
-		vals[handlers.BlockRegion][handlers.ActionRegion].SelectedOption.Value,
-		vals[handlers.BlockVPC][handlers.ActionVPC].Value,
-		vals[handlers.BlockCIDRs][handlers.ActionCIDRs].Value,
+		field(astrobot.FieldCluster).SelectedOption.Value,
+		field(astrobot.FieldAccount).Value,
+		field(astrobot.FieldRegion).SelectedOption.Value,
+		field(astrobot.FieldVPC).Value,
+		field(astrobot.FieldCIDRs).Value,
 	}
-	want := []string{"view_submission", "U0001", "T0001", fmt.Sprintf("VLOAD%08X%09X", 1, 17), handlers.CallbackPeerRequest, `{"c":"C0001"}`,
+	want := []string{"view_submission", "U0001", "T0001", fmt.Sprintf("VLOAD%08X%09X", 1, 17), handlers.CallbackRequest, `{"c":"C0001","k":"vpc_peering"}`,
 		"acme-prod", peerAccount, peerRegion, fmt.Sprintf("vpc-%08x%09x", 1, 17), "192.168.1.16/28"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("payload fields (-want +got):\n%s", diff)
@@ -428,7 +435,7 @@ func TestClaimScenarioShape(t *testing.T) {
 			t.Fatalf("request %d: payload is not an interaction: %v", i, err)
 		}
 		if cb.Type != slack.InteractionTypeBlockActions || cb.User.ID != "USUPPORT" || cb.Channel.ID != "CSUPPORT" ||
-			len(cb.ActionCallback.BlockActions) != 1 || cb.ActionCallback.BlockActions[0].ActionID != handlers.ActionClaim ||
+			len(cb.ActionCallback.BlockActions) != 1 || cb.ActionCallback.BlockActions[0].ActionID != handlers.ActionButton(astrobot.ActClaim) ||
 			cb.ActionCallback.BlockActions[0].Value != want {
 			t.Errorf("request %d decodes to %+v; want a Claim press on %s by USUPPORT", i, cb, want)
 		}
