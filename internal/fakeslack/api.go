@@ -30,6 +30,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, f)
 		return
 	}
+	if retryAfter, limited := s.throttle(c); limited {
+		writeRateLimited(w, retryAfter)
+		return
+	}
 	var res result
 	switch {
 	case bad != "":
@@ -118,9 +122,9 @@ func (s *Server) dispatch(c Call) result {
 		return result{"ok": true, "url": s.URL + "/", "team": "Fake Workspace", "user": "astrobot",
 			"team_id": TeamID, "user_id": BotUserID, "bot_id": BotID}
 	case "chat.postMessage":
-		return s.chatPostMessageLocked(c)
+		return s.chatPostMessageKeptLocked(c)
 	case "chat.update":
-		return chatUpdate(c)
+		return s.chatUpdateKeptLocked(c)
 	case "chat.postEphemeral":
 		return s.chatPostEphemeralLocked(c)
 	case "conversations.open":
@@ -133,6 +137,10 @@ func (s *Server) dispatch(c Call) result {
 		return s.viewsPublishLocked(c)
 	case "usergroups.users.list":
 		return s.userGroupsUsersListLocked(c)
+	case "conversations.history":
+		return s.conversationsHistoryLocked(c)
+	case "conversations.replies":
+		return s.conversationsRepliesLocked(c)
 	default:
 		return fail("unknown_method")
 	}
@@ -152,7 +160,7 @@ func (s *Server) chatPostMessageLocked(c Call) result {
 	if bad != "" {
 		return fail(bad)
 	}
-	ts := timestamp(s.nextLocked())
+	ts := s.messageTSLocked()
 	msg["ts"] = ts
 	return result{"ok": true, "channel": channel, "ts": ts, "message": msg}
 }
@@ -186,7 +194,7 @@ func (s *Server) chatPostEphemeralLocked(c Call) result {
 	if _, bad := message(c); bad != "" {
 		return fail(bad)
 	}
-	return result{"ok": true, "message_ts": timestamp(s.nextLocked())}
+	return result{"ok": true, "message_ts": s.messageTSLocked()}
 }
 
 // message builds the message object chat.postMessage and chat.update echo
@@ -329,9 +337,10 @@ func isUserID(id string) bool {
 	return strings.HasPrefix(id, "U") || strings.HasPrefix(id, "W")
 }
 
-// timestamp formats n as a message timestamp; larger n give later timestamps.
-func timestamp(n int64) string {
-	return fmt.Sprintf("%d.%06d", 1700000000+n/1000000, n%1000000)
+// timestamp formats us, microseconds since the epoch, as a message timestamp
+// such as "1748768400.000123".
+func timestamp(us int64) string {
+	return fmt.Sprintf("%d.%06d", us/1000000, us%1000000)
 }
 
 // writeFailure answers with an injected failure.

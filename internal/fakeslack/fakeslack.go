@@ -9,6 +9,12 @@
 // response_url posts, and runs a Socket Mode websocket that delivers envelopes
 // and collects their acks.
 //
+// It keeps the messages it posts, with their metadata, and serves them back
+// through conversations.history and conversations.replies (Messages shows
+// them to tests). On request it enforces Slack's per-channel rate limit of
+// chat.postMessage (WithRateLimit), answers slowly (WithLatency), or lacks
+// the history scopes of an old install (WithScopes).
+//
 // The fake is deliberately small. It checks what Slack checks when a check
 // catches a real bug (a token is present and of the right kind, a DM is
 // updated through its D… channel, a view hash is current), and nothing more.
@@ -68,7 +74,9 @@ type Server struct {
 	conn     *wsConn           // the connection envelopes go to, nil when none
 	conns    map[*wsConn]bool  // every open websocket connection
 	pending  map[string]chan json.RawMessage
-	checks   checks // WithTest and the violations found
+	hist     history // messages posted, for conversations.history and .replies
+	limits   limits  // WithRateLimit and WithLatency
+	checks   checks  // WithTest and the violations found
 }
 
 // Option configures a Server.
@@ -159,7 +167,7 @@ func New(opts ...Option) *Server {
 		opt(s)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/api/{method}", s.serveAPI)
+	mux.HandleFunc("/api/{method}", s.slow(s.serveAPI))
 	mux.HandleFunc("POST /response/{id...}", s.serveResponseURL)
 	mux.HandleFunc("GET /ws", s.serveSocket)
 	// URL is set before the server starts, so that handlers read it after
