@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,8 @@ type Config struct {
 	LogFormat      string
 	Modes          map[astrobot.Kind]astrobot.Mode // how each kind's Astro side is done
 	WatchInterval  time.Duration                   // aws mode: how often the requests the bot follows are read in AWS
+	SlackBurst     int                             // messages posted at once in one conversation…
+	SlackEvery     time.Duration                   // …then one every SlackEvery
 	SLAs           astrobot.SLAs                   // reminder thresholds
 	DirectoryConfig
 }
@@ -87,6 +90,7 @@ func fixedSettings() []Setting {
 		{"SLACK_APP_TOKEN", "", "app-level token, xapp-… with connections:write: selects Socket Mode"},
 		{"SLACK_SIGNING_SECRET", "", "signing secret: selects HTTP mode when there is no app token"},
 		{"SLACK_API_URL", "https://slack.com/api/", "Slack Web API base URL (tests, proxies)"},
+		{"ASTROBOT_SLACK_PACE", "3/1s", "the pace of messages in one conversation, burst/interval: Slack takes about one a second with short bursts; a faster pace only draws 429s from Slack (tests and Slack-compatible servers may allow more)"},
 		{"ASTROBOT_HTTP_ADDR", ":3000", "HTTP mode: listen address of POST /slack/events"},
 		{"ASTROBOT_OPS_ADDR", "127.0.0.1:9090", "listen address of /healthz, /readyz and /metrics"},
 		{"ASTROBOT_ADMIN_ADDR", "127.0.0.1:9091", "loopback-only admin endpoint the admin commands use while the bot runs"},
@@ -168,6 +172,14 @@ func (c *Config) slack(get func(string) string, bad complain) {
 	if !strings.HasSuffix(c.APIURL, "/") {
 		bad("SLACK_API_URL %q must end with /", c.APIURL)
 	}
+	pace := get("ASTROBOT_SLACK_PACE")
+	burst, every, ok := strings.Cut(pace, "/")
+	n, err := strconv.Atoi(burst)
+	d, derr := time.ParseDuration(every)
+	if !ok || err != nil || n < 1 || derr != nil || d <= 0 {
+		bad("ASTROBOT_SLACK_PACE %q is not burst/interval, like 3/1s (three messages at once, then one a second)", pace)
+	}
+	c.SlackBurst, c.SlackEvery = n, d
 }
 
 // listeners reads the addresses astrobot listens on and its database.

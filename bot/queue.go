@@ -255,13 +255,6 @@ func conversation(send Deliverer) func(store.Entry) string {
 	return func(e store.Entry) string { return send.Conversation(delivery(e)) }
 }
 
-// Slack's pace of chat.postMessage in one conversation: about one message a
-// second, with short bursts.
-const (
-	slackBurst = 3
-	slackEvery = time.Second
-)
-
 // Pacer spaces the messages posted to each conversation as Slack allows:
 // burst at once, then one every interval (a token bucket per conversation);
 // after a failure, nothing until its retry. It is safe for concurrent use.

@@ -141,7 +141,7 @@ func startWorkers(ctx context.Context, cfg Config, db *store.DB, dir handlers.Di
 		workers.Go(func() { watcher.Run(workCtx) })
 	}
 	outbox := NewQueueWorker(QueueConfig{Name: "outbox", Queue: db.Outbox(), Do: deliver(h, db), Retry: slackRetry, NotDone: slackRefused,
-		Outcomes: metrics.Deliveries, Done: "delivered", Pace: NewPacer(slackBurst, slackEvery), Conversation: conversation(h)}, now, log)
+		Outcomes: metrics.Deliveries, Done: "delivered", Pace: NewPacer(cfg.SlackBurst, cfg.SlackEvery), Conversation: conversation(h)}, now, log)
 	jobs := NewQueueWorker(QueueConfig{Name: "jobs", Queue: db.Jobs(), Do: runJob(provisioners, rec), Retry: awsRetry,
 		Outcomes: metrics.Jobs, Done: "done"}, now, log)
 	workers.Go(func() { outbox.Run(workCtx) })
