@@ -83,6 +83,7 @@ func Kinds() []KindDef {
 	return []KindDef{
 		peeringKind{},
 		privateLinkKind{},
+		transitGatewayKind{},
 	}
 }
 
