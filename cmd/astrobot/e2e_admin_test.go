@@ -25,7 +25,7 @@ func astrobotCmd(t *testing.T, env []string, args ...string) (string, error) {
 // TestE2EAdminCommands backs up a running bot under load, reads the backup with
 // the admin commands, and reads the running bot through its admin endpoint.
 func TestE2EAdminCommands(t *testing.T) {
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	dir := t.TempDir()
 	// The admin commands need the endpoint's address: a free port, not :0.

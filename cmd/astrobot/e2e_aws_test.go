@@ -52,7 +52,7 @@ func TestE2EAWSDirectory(t *testing.T) {
 	}
 	natIP := aws.ToString(eip.PublicIp)
 
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	p := start(t, botEnv(t, slack, filepath.Join(t.TempDir(), "a.db"),
 		"ASTROBOT_DIRECTORY=aws",

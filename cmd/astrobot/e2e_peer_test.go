@@ -74,7 +74,7 @@ func submit(t *testing.T, p *proc, f peerForm) viewAck {
 }
 
 func TestE2EPeerIntake(t *testing.T) {
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	dbPath := filepath.Join(t.TempDir(), "a.db")
 	p := start(t, botEnv(t, slack, dbPath))
@@ -183,7 +183,7 @@ func TestE2EPeerIntake(t *testing.T) {
 }
 
 func TestE2EPeerNotificationsSurviveSIGKILL(t *testing.T) {
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	dbPath := filepath.Join(t.TempDir(), "a.db")
 	p := start(t, botEnv(t, slack, dbPath))

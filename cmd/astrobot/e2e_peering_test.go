@@ -47,7 +47,7 @@ func TestE2EPeeringInAWS(t *testing.T) {
 	}
 	customerVPC := aws.ToString(cvpc.Vpc.VpcId)
 
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	p := start(t, botEnv(t, slack, filepath.Join(t.TempDir(), "a.db"),
 		"ASTROBOT_DIRECTORY=aws", "ASTROBOT_AWS_REGIONS=us-east-1",

@@ -136,7 +136,7 @@ func TestE2EPrivateLinkManualMode(t *testing.T) {
 		service = "com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0"
 		vpce    = "vpce-0aaaabbbbccccdddd"
 	)
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	p := start(t, botEnv(t, slack, filepath.Join(t.TempDir(), "a.db")))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -171,7 +171,40 @@ func post(t *testing.T, u, ctype string, body []byte, ts time.Time, secret strin
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		checkAck(t, body, b)
+	}
 	return resp.StatusCode, b
+}
+
+// checkAck fails t when the acknowledgement ack of the Slack request body
+// breaks Slack's rules, as the fake Slack checks everything else the bot
+// sends.
+func checkAck(t *testing.T, body, ack []byte) {
+	t.Helper()
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return // not a form: an Events API callback, acknowledged with nothing to check
+	}
+	var check func([]byte) []fakeslack.Violation
+	var payload struct {
+		Type string `json:"type"`
+	}
+	switch {
+	case v.Get("command") != "":
+		check = fakeslack.CheckCommandAck
+	case json.Unmarshal([]byte(v.Get("payload")), &payload) != nil:
+		return
+	case payload.Type == "view_submission":
+		check = fakeslack.CheckViewSubmissionAck
+	case payload.Type == "block_suggestion":
+		check = fakeslack.CheckOptionsAck
+	default:
+		return
+	}
+	for _, p := range check(ack) {
+		t.Errorf("the bot's acknowledgement breaks Slack's rules: %s", p)
+	}
 }
 
 func command(cmd, text, user, team, channel string) []byte {
@@ -184,7 +217,7 @@ func command(cmd, text, user, team, channel string) []byte {
 const form = "application/x-www-form-urlencoded"
 
 func TestE2EHTTPAstroIP(t *testing.T) {
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	p := start(t, botEnv(t, slack, filepath.Join(t.TempDir(), "a.db")))
 	now := time.Now()
@@ -278,7 +311,7 @@ func TestE2EHTTPAstroIP(t *testing.T) {
 }
 
 func TestE2ESocketModeAstroIP(t *testing.T) {
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	env := botEnv(t, slack, filepath.Join(t.TempDir(), "a.db"), "SLACK_APP_TOKEN=xapp-e2e")
 	p := start(t, env)
@@ -310,7 +343,7 @@ func TestE2ESocketModeAstroIP(t *testing.T) {
 }
 
 func TestE2EStartupRefusals(t *testing.T) {
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	dir := t.TempDir()
 

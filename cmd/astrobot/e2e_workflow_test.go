@@ -83,7 +83,7 @@ func (w *workflow) file(vpc, cidr string) {
 }
 
 func TestE2EWorkflowManualMode(t *testing.T) {
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	p := start(t, botEnv(t, slack, filepath.Join(t.TempDir(), "a.db"), "ASTROBOT_SUPPORT_USERS=USUPPORT,USUPPORT2"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
