@@ -99,6 +99,9 @@ func requests(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 		defer done()
 		r, events, err := src.History(ctx, id)
+		if err == nil && !r.Matches(args[1]) {
+			err = astrobot.Errorf(astrobot.ENotFound, "no request %s", args[1]) // the number is a request of another kind
+		}
 		if astrobot.ErrorCodeOf(err) == astrobot.ENotFound {
 			// The store knows no kind for a missing request: name it as typed.
 			fmt.Fprintf(stderr, "astrobot: No request %s.\n", refAsTyped(args[1], id))
