@@ -65,42 +65,16 @@ func (p *PeeringProvisioner) Advance(ctx context.Context, rs []astrobot.Request)
 // Watch reads the state of every watched peering, one describe call per
 // account and region, and acts on it.
 func (p *PeeringProvisioner) Watch(ctx context.Context, rs []astrobot.Request) {
-	type group struct{ account, region string }
-	groups := map[group][]astrobot.Request{}
-	clusters := map[string]astrobot.Cluster{}
+	var fs []Followed
 	for _, r := range rs {
 		if r.Resource == "" {
 			continue
 		}
-		cl, ok := p.rec.Cluster(ctx, p.clusters, r)
-		if !ok {
-			continue
-		}
-		clusters[r.ClusterID] = cl
-		g := group{cl.AccountID, cl.Region}
-		groups[g] = append(groups[g], r)
-	}
-	for g, members := range groups {
-		ids := make([]string, len(members))
-		for i, r := range members {
-			ids[i] = r.Resource
-		}
-		states, err := p.aws.Describe(ctx, g.account, g.region, ids)
-		if err != nil {
-			p.rec.log.Warn("describing peerings failed; retrying next cycle", "account", g.account, "region", g.region, "err", err)
-			if cloud.IsPermission(err) {
-				for _, r := range members {
-					p.rec.Trouble(ctx, r, err)
-				}
-			}
-			continue
-		}
-		for _, r := range members {
-			if pc, ok := states[r.Resource]; ok {
-				p.follow(ctx, clusters[r.ClusterID], r, pc)
-			}
+		if cl, ok := p.rec.Cluster(ctx, p.clusters, r); ok {
+			fs = append(fs, Followed{r, cl})
 		}
 	}
+	DescribeEach(ctx, p.rec, "peerings", fs, p.aws.Describe, func(f Followed, pc cloud.Peering) { p.follow(ctx, f.Cluster, f.Request, pc) })
 }
 
 // follow moves r as the state pc of its peering says.

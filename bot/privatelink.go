@@ -112,9 +112,7 @@ func (p *PrivateLinkProvisioner) create(ctx context.Context, cl astrobot.Cluster
 // the allow-list, and reads the state of every endpoint followed, one
 // describe call per account and region, and acts on it.
 func (p *PrivateLinkProvisioner) Watch(ctx context.Context, rs []astrobot.Request) {
-	type group struct{ account, region string }
-	groups := map[group][]astrobot.Request{}
-	clusters := map[string]astrobot.Cluster{}
+	var fs []Followed
 	for _, r := range rs {
 		followed := r.Status == astrobot.StatusPendingAcceptance || r.Status == astrobot.StatusActive
 		if r.Status != astrobot.StatusWaitingAllowlist && !(followed && r.Resource != "") {
@@ -130,31 +128,9 @@ func (p *PrivateLinkProvisioner) Watch(ctx context.Context, rs []astrobot.Reques
 			}
 			continue
 		}
-		clusters[r.ClusterID] = cl
-		g := group{cl.AccountID, cl.Region}
-		groups[g] = append(groups[g], r)
+		fs = append(fs, Followed{r, cl})
 	}
-	for g, members := range groups {
-		ids := make([]string, len(members))
-		for i, r := range members {
-			ids[i] = r.Resource
-		}
-		states, err := p.aws.Describe(ctx, g.account, g.region, ids)
-		if err != nil {
-			p.rec.log.Warn("describing endpoints failed; retrying next cycle", "account", g.account, "region", g.region, "err", err)
-			if cloud.IsPermission(err) {
-				for _, r := range members {
-					p.rec.Trouble(ctx, r, err)
-				}
-			}
-			continue
-		}
-		for _, r := range members {
-			if ep, ok := states[r.Resource]; ok {
-				p.follow(ctx, clusters[r.ClusterID], r, ep)
-			}
-		}
-	}
+	DescribeEach(ctx, p.rec, "endpoints", fs, p.aws.Describe, func(f Followed, ep cloud.Endpoint) { p.follow(ctx, f.Cluster, f.Request, ep) })
 }
 
 // follow moves r as the state of its endpoint says.

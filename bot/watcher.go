@@ -234,3 +234,47 @@ func (rec *Recorder) Cluster(ctx context.Context, clusters ClusterSource, r astr
 	}
 	return astrobot.Cluster{}, false
 }
+
+// Followed is a request the watcher follows in AWS, with its cluster.
+type Followed struct {
+	Request astrobot.Request
+	Cluster astrobot.Cluster
+}
+
+// DescribeEach reads the state in AWS of the resource of every request of
+// fs with describe, one call per account and region of their clusters (AWS
+// answers for many IDs at once), and hands each request with the state of
+// its resource to follow. what names the resources in logs ("peerings"). A
+// permission error is told in the thread of every request of the group, once
+// (Trouble); any other error is logged and retried next cycle.
+func DescribeEach[S any](ctx context.Context, rec *Recorder, what string, fs []Followed,
+	describe func(ctx context.Context, account, region string, ids []string) (map[string]S, error),
+	follow func(f Followed, state S)) {
+	type group struct{ account, region string }
+	groups := map[group][]Followed{}
+	for _, f := range fs {
+		g := group{f.Cluster.AccountID, f.Cluster.Region}
+		groups[g] = append(groups[g], f)
+	}
+	for g, members := range groups {
+		ids := make([]string, len(members))
+		for i, f := range members {
+			ids[i] = f.Request.Resource
+		}
+		states, err := describe(ctx, g.account, g.region, ids)
+		if err != nil {
+			rec.log.Warn("describing "+what+" failed; retrying next cycle", "account", g.account, "region", g.region, "err", err)
+			if cloud.IsPermission(err) {
+				for _, f := range members {
+					rec.Trouble(ctx, f.Request, err)
+				}
+			}
+			continue
+		}
+		for _, f := range members {
+			if st, ok := states[f.Request.Resource]; ok {
+				follow(f, st)
+			}
+		}
+	}
+}
