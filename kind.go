@@ -84,6 +84,7 @@ func Kinds() []KindDef {
 		peeringKind{},
 		privateLinkKind{},
 		transitGatewayKind{},
+		hostedZoneKind{},
 	}
 }
 
