@@ -169,6 +169,7 @@ func (peeringKind) Instructions(r *Request, cl Cluster) *Instructions {
 				Console:   fmt.Sprintf("VPC → Peering connections (region %s) → select `%s` → Actions → Accept request.", p.Region, r.Resource),
 				CLI:       []string{fmt.Sprintf("aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id %s --region %s", r.Resource, p.Region)},
 				Terraform: fmt.Sprintf("resource \"aws_vpc_peering_connection_accepter\" \"astro\" {\n  vpc_peering_connection_id = \"%s\"\n  auto_accept               = true\n}", r.Resource),
+				Note:      fmt.Sprintf("Run the command or the Terraform as account %s, in region %s, your VPC's region: AWS accepts a peering only there.", p.AccountID, p.Region),
 			}},
 		}
 	case r.Status == StatusActive:
@@ -192,29 +193,33 @@ func peeringRemainingSteps(p PeeringSpec, pcx string, cl Cluster) *Instructions 
 		Title: fmt.Sprintf("Your remaining steps (the Astro side is done: VPC `%s`, CIDRs %s, region %s)", cl.VPCID, CodeList(Strings(cl.CIDRs)), cl.Region),
 		Steps: []Step{
 			{
-				Title:     fmt.Sprintf("Route the Astro CIDRs through the peering in each route table of your VPC `%s`", p.VPCID),
-				CLI:       routesCLI,
+				Title: fmt.Sprintf("Route the Astro CIDRs through the peering in each route table of your VPC `%s` whose subnets talk to the cluster", p.VPCID),
+				CLI: append([]string{fmt.Sprintf("aws ec2 describe-route-tables --filters Name=vpc-id,Values=%s --query 'RouteTables[].RouteTableId' --output text --region %s", p.VPCID, p.Region)},
+					routesCLI...),
 				Terraform: strings.TrimSuffix(routesTF.String(), "\n"),
+				Note:      "The first command lists the route tables of your VPC. Add the routes to each one whose subnets talk to the cluster; in Terraform, give each route table's routes names of their own.",
 			},
 			{
-				Title:     "Let Astro in through your security groups: one rule per Astro CIDR, for each port the cluster uses",
+				Title:     "Let the cluster in through the security groups of what it connects to (a database, an API): one rule per Astro CIDR, for each port the cluster connects to, such as 5432 for PostgreSQL",
 				CLI:       sgCLI,
 				Terraform: strings.TrimSuffix(sgTF.String(), "\n"),
 			},
 			{
-				Title: "Resolve Astro's private DNS names from your side. This needs DNS resolution and DNS hostnames turned on in your VPC",
+				Title: fmt.Sprintf("Let the cluster resolve the public DNS names of your hosts to their private IPs across the peering. The first two commands turn on DNS resolution and DNS hostnames in your VPC `%s`, which AWS needs for it", p.VPCID),
 				CLI: []string{
 					fmt.Sprintf("aws ec2 modify-vpc-attribute --vpc-id %s --enable-dns-support Value=true --region %s", p.VPCID, p.Region),
 					fmt.Sprintf("aws ec2 modify-vpc-attribute --vpc-id %s --enable-dns-hostnames Value=true --region %s", p.VPCID, p.Region),
 					fmt.Sprintf("aws ec2 modify-vpc-peering-connection-options --vpc-peering-connection-id %s --accepter-peering-connection-options AllowDnsResolutionFromRemoteVpc=true --region %s", pcx, p.Region),
 				},
 				Terraform: fmt.Sprintf("resource \"aws_vpc_peering_connection_options\" \"astro\" {\n  vpc_peering_connection_id = \"%s\"\n  accepter {\n    allow_remote_vpc_dns_resolution = true\n  }\n}", pcx),
-				Note:      "In Terraform, set enable_dns_support and enable_dns_hostnames to true on your aws_vpc resource.",
+				Note: "In Terraform, set enable_dns_support and enable_dns_hostnames to true on the aws_vpc resource of your VPC. " +
+					"Astro turned on the same option on its side: with DNS on in your VPC, your hosts resolve the cluster's public DNS names to private IPs too.",
 			},
 			{
-				Title:     "To share a Route 53 private hosted zone with the Astro VPC, authorize the association, then tell support the zone ID",
+				Title:     fmt.Sprintf("For the cluster to resolve the names of a Route 53 private hosted zone of yours, authorize the association of the zone with the Astro VPC `%s`, then file a Private DNS zone request for cluster %s with the zone's ID", cl.VPCID, cl.Name),
 				CLI:       []string{fmt.Sprintf("aws route53 create-vpc-association-authorization --hosted-zone-id <your-zone-id> --vpc VPCRegion=%s,VPCId=%s", cl.Region, cl.VPCID)},
 				Terraform: fmt.Sprintf("resource \"aws_route53_vpc_association_authorization\" \"astro\" {\n  zone_id    = \"<your-zone-id>\"\n  vpc_id     = \"%s\"\n  vpc_region = \"%s\"\n}", cl.VPCID, cl.Region),
+				Note:      "Run it with credentials of the account that owns the zone: the AWS console cannot do this.",
 			},
 		},
 	}
