@@ -168,6 +168,9 @@ func provisioners(ctx context.Context, cfg Config, dir handlers.Directory, rec *
 	if aws(astrobot.KindPrivateLink) {
 		out[astrobot.KindPrivateLink] = NewPrivateLinkProvisioner(cloud.NewPrivateLinks(awsCfg, cloud.PrivateLinkOptions{Roles: cfg.AWSRoles, Logger: log}), dir, rec)
 	}
+	if aws(astrobot.KindTransitGateway) {
+		out[astrobot.KindTransitGateway] = NewTransitGatewayProvisioner(cloud.NewTransitGateways(awsCfg, cloud.TransitGatewayOptions{Roles: cfg.AWSRoles, Logger: log}), dir, rec)
+	}
 	if aws(astrobot.KindHostedZone) {
 		out[astrobot.KindHostedZone] = NewHostedZoneProvisioner(cloud.NewZones(awsCfg, cloud.ZoneOptions{Roles: cfg.AWSRoles, Logger: log}), dir, rec)
 	}
