@@ -67,6 +67,9 @@ func (h *Handler) requesterBlocks(rs []astrobot.Request) []slack.Block {
 			cancel, _ := buttonFor(r.Def(), astrobot.ActCancel)
 			blocks = append(blocks, actionsBlock(BlockHomeActions+r.Ref(), r, []button{cancel}))
 		}
+		if f := followUpBlock(r); f != nil {
+			blocks = append(blocks, f)
+		}
 	}
 	return blocks
 }

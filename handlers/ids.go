@@ -33,6 +33,13 @@ const (
 	// ActionNewRequest is App Home's "New request" button.
 	ActionNewRequest = "home_new_request"
 
+	// Follow-up buttons on the DM and App Home entry of an active request
+	// (astrobot.FollowUps): FollowUpAction(kind), with the request's cluster
+	// as value, opens the form of that kind with the cluster chosen. They
+	// stand in the block BlockFollowUps followed by the request's reference.
+	followUpPrefix = "follow_up_"
+	BlockFollowUps = "follow_ups_"
+
 	// BlockCardActions is the actions block of the support card;
 	// BlockHomeActions, followed by the request ID, the actions of one request
 	// on App Home; BlockHomeNew the block of the New request button.
@@ -80,12 +87,31 @@ func buttonAction(actionID string) (astrobot.Action, bool) {
 	return astrobot.Action(a), ok && a != ""
 }
 
+// FollowUpAction is the action ID of the follow-up button that opens the
+// form of kind d.
+func FollowUpAction(d astrobot.KindDef) string { return followUpPrefix + d.Slug() }
+
+// followUpKind returns the kind whose form the follow-up button actionID
+// opens: a kind offered as a follow-up, named by its slug exactly.
+func followUpKind(actionID string) (astrobot.KindDef, bool) {
+	slug, ok := strings.CutPrefix(actionID, followUpPrefix)
+	d, known := astrobot.KindBySlug(slug)
+	if !ok || !known || d.Slug() != slug {
+		return nil, false
+	}
+	_, offered := d.(astrobot.FollowUpper)
+	return d, offered
+}
+
 // KnownID reports whether id is one of the callback or action IDs astrobot
 // made. The transports label their metrics with known IDs only, so that
 // forged payloads cannot grow the number of series.
 func KnownID(id string) bool {
 	switch id {
 	case CallbackPick, CallbackRequest, CallbackReject, CallbackAddNote, CallbackResource, ActionCluster, ActionNewRequest:
+		return true
+	}
+	if _, ok := followUpKind(id); ok {
 		return true
 	}
 	a, ok := buttonAction(id)

@@ -65,8 +65,12 @@ func (h *Handler) Deliver(ctx context.Context, d Delivery) (*astrobot.MessageRef
 		if err != nil {
 			return nil, fmt.Errorf("open DM with requester: %w", err)
 		}
+		blocks := sections(text, maxMessageBlock)
+		if f := followUpBlock(r); f != nil {
+			blocks = append(sections(text, maxMessageBlock-1), f)
+		}
 		if _, _, err := h.post(ctx, d, ch.ID, "", slack.MsgOptionText(string(clip(text, maxMessageText)), false),
-			slack.MsgOptionBlocks(sections(text, maxMessageBlock)...)); err != nil {
+			slack.MsgOptionBlocks(blocks...)); err != nil {
 			return nil, fmt.Errorf("send DM to requester: %w", err)
 		}
 	case astrobot.NotifyHome:

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/astrobot-dev/astrobot"
@@ -15,7 +16,7 @@ type button struct {
 	label   string
 	style   slack.Style
 	modal   string // callback ID of the modal it opens first, if any
-	manual  bool   // a step support records by hand in manual mode
+	manual  bool   // a step the bot takes in AWS mode, which support records by hand in manual mode
 	confirm string // the text of the dialog that confirms it first, if any
 }
 
@@ -32,7 +33,9 @@ func buttons(d astrobot.KindDef) []button {
 		if r.Button == "" {
 			continue
 		}
-		b := button{action: r.Action, label: r.Button, style: slack.StylePrimary, manual: true, confirm: r.Confirm}
+		// A step the bot takes in AWS mode is support's by hand in manual
+		// mode only; a step only support takes has its button in both.
+		b := button{action: r.Action, label: r.Button, style: slack.StylePrimary, manual: slices.Contains(r.Who, astrobot.RoleBot), confirm: r.Confirm}
 		if r.Resource {
 			b.modal = CallbackResource
 		}
@@ -104,6 +107,10 @@ func (h *Handler) blockAction(ctx context.Context, cb slack.InteractionCallback)
 		if msg := h.openPicker(ctx, c, cb.TriggerID, ""); msg != nil {
 			h.tell(ctx, cb, md(msg.Text))
 		}
+		return
+	}
+	if d, ok := followUpKind(act.ActionID); ok {
+		h.openFollowUp(ctx, cb, c, d, act.Value)
 		return
 	}
 	action, ok := buttonAction(act.ActionID)
