@@ -106,7 +106,7 @@ func fixedSettings() []Setting {
 		{"ASTROBOT_SLA_CUSTOMER", "48h", "a request waiting this long for the customer gets one DM to the requester (one per window); a pending peering the bot made is reminded 4, 2 and 1 days before AWS expires it"},
 		{"ASTROBOT_DIRECTORY", "static", "where clusters come from: static (the clusters file) or aws (discovery by tag)"},
 		{"ASTROBOT_AWS_REGIONS", "", "aws directory: comma-separated regions to discover clusters in (required with aws)"},
-		{"ASTROBOT_AWS_ROLES", "", "account=roleARN,… roles to assume in the accounts of clusters (aws directory and aws peering)"},
+		{"ASTROBOT_AWS_ROLES", "", "account=roleARN,… roles to assume in the accounts of clusters (the aws directory, and every kind in aws mode)"},
 		{"ASTROBOT_CLUSTER_TAG", "astro:cluster-id", "aws directory: VPC tag holding the cluster ID"},
 		{"ASTROBOT_ORG_TAG", "astro:organization", "aws directory: VPC tag holding the organization ID"},
 		{"ASTROBOT_CLUSTER_TTL", "10m", "aws directory: age after which cached cluster data is refreshed in the background"},
