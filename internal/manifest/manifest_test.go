@@ -95,7 +95,7 @@ func TestManifestDeclaresWhatTheBotNeeds(t *testing.T) {
 		{
 			Command:     "/astro-connect",
 			Description: "Request a private connection to an Astro cluster, or follow your requests",
-			UsageHint:   "[peering] [cluster] | list | status PEER-0042 | cancel PEER-0042 | help",
+			UsageHint:   "[peering | tgw | privatelink | dns] [cluster] | list | status PEER-0042 | cancel PEER-0042 | help",
 		},
 		{
 			Command:     "/astro-peer",
