@@ -56,8 +56,6 @@ const (
 const (
 	// maxIDsPerCall bounds the peering connection IDs of one describe call.
 	maxIDsPerCall = 1000
-	// routeTablePageSize is the MaxResults of DescribeRouteTables (AWS allows 5 to 100).
-	routeTablePageSize = 100
 	// pendingLifetime is how long AWS keeps a peering connection waiting for
 	// acceptance before it expires. It cannot be changed.
 	pendingLifetime = 7 * 24 * time.Hour
@@ -329,39 +327,9 @@ func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r as
 	pcx := r.Resource
 	tg := p.target(cluster.AccountID, cluster.Region)
 	log := []any{"request", r.Ref(), "cluster", cluster.ID, "pcx", pcx}
-	tables, err := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{
-		Filters:    []types.Filter{{Name: aws.String("vpc-id"), Values: []string{cluster.VPCID}}},
-		MaxResults: aws.Int32(routeTablePageSize),
-	})
+	tables, added, err := addRoutes(ctx, p.failer, tg, cluster, peeringGateway(pcx), r.Spec.Routes(), log)
 	if err != nil {
-		return p.fail(ctx, tg, "look up route tables", err, log...)
-	}
-	tables = slices.DeleteFunc(tables, func(t types.RouteTable) bool { return aws.ToString(t.VpcId) != cluster.VPCID })
-	if len(tables) == 0 {
-		p.logger.ErrorContext(ctx, "peering: the cluster VPC has no route table", append(log, "vpc", cluster.VPCID, "account", tg.account, "region", tg.region)...)
-		return astrobot.Errorf(astrobot.EInternal, "AWS lists no route table in VPC %s of cluster %s (account %s, %s): check the cluster's VPC ID.",
-			cluster.VPCID, cluster.ID, tg.account, tg.region)
-	}
-	// Check every route before adding any, so that a route in the way leaves
-	// nothing half done.
-	var missing []plannedRoute
-	for _, t := range tables {
-		table := aws.ToString(t.RouteTableId)
-		for _, cidr := range r.Spec.Routes() {
-			to, ok := routeTo(t, cidr)
-			if !ok {
-				missing = append(missing, plannedRoute{table, cidr})
-				continue
-			}
-			if err := routeConflict(tg, cluster, table, cidr, to, pcx); err != nil {
-				return err
-			}
-		}
-	}
-	for _, m := range missing {
-		if err := p.addRoute(ctx, tg, cluster, m, pcx); err != nil {
-			return err
-		}
+		return err
 	}
 	_, err = tg.client.ModifyVpcPeeringConnectionOptions(ctx, &ec2.ModifyVpcPeeringConnectionOptionsInput{
 		VpcPeeringConnectionId:            aws.String(pcx),
@@ -370,83 +338,8 @@ func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r as
 	if err != nil {
 		return p.fail(ctx, tg, "change peering connection options", err, log...)
 	}
-	p.logger.InfoContext(ctx, "peering: configured routes and DNS", append(log, "route_tables", len(tables), "routes_added", len(missing))...)
+	p.logger.InfoContext(ctx, "peering: configured routes and DNS", append(log, "route_tables", tables, "routes_added", added)...)
 	return nil
-}
-
-// plannedRoute is a route Configure adds: cidr through the peering in table.
-type plannedRoute struct {
-	table string
-	cidr  netip.Prefix
-}
-
-// addRoute adds the route m through the peering connection pcx. A route that
-// appeared meanwhile is fine if it goes to pcx too.
-func (p *Peerings) addRoute(ctx context.Context, tg target, cluster astrobot.Cluster, m plannedRoute, pcx string) error {
-	log := []any{"cluster", cluster.ID, "pcx", pcx, "route_table", m.table, "cidr", m.cidr.String()}
-	_, err := tg.client.CreateRoute(ctx, &ec2.CreateRouteInput{
-		RouteTableId:           aws.String(m.table),
-		DestinationCidrBlock:   aws.String(m.cidr.String()),
-		VpcPeeringConnectionId: aws.String(pcx),
-	})
-	if err == nil {
-		return nil
-	}
-	if apiErr, ok := errors.AsType[smithy.APIError](err); !ok || apiErr.ErrorCode() != "RouteAlreadyExists" {
-		return p.fail(ctx, tg, "add routes", err, log...)
-	}
-	again, derr := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{RouteTableIds: []string{m.table}})
-	if derr != nil {
-		return p.fail(ctx, tg, "look up route tables", derr, log...)
-	}
-	for _, t := range again {
-		if to, ok := routeTo(t, m.cidr); ok {
-			return routeConflict(tg, cluster, m.table, m.cidr, to, pcx)
-		}
-	}
-	return p.fail(ctx, tg, "add routes", err, log...)
-}
-
-// routeConflict returns nil when the route to cidr in table goes to the
-// peering connection pcx, and the EConflict error naming where it goes
-// otherwise.
-func routeConflict(tg target, cluster astrobot.Cluster, table string, cidr netip.Prefix, to, pcx string) error {
-	if to == pcx {
-		return nil
-	}
-	return astrobot.Errorf(astrobot.EConflict, "Route table %s of cluster %s (account %s, %s) already sends %s to %s, not to the peering connection %s: remove or change that route, then retry.",
-		table, cluster.ID, tg.account, tg.region, cidr, to, pcx)
-}
-
-// routeTo returns where the route of t to exactly cidr goes, if t has one.
-func routeTo(t types.RouteTable, cidr netip.Prefix) (string, bool) {
-	for _, r := range t.Routes {
-		dest, err := netip.ParsePrefix(aws.ToString(r.DestinationCidrBlock))
-		if err != nil || dest != cidr {
-			continue
-		}
-		return cmp.Or(aws.ToString(r.VpcPeeringConnectionId), aws.ToString(r.GatewayId), aws.ToString(r.NatGatewayId),
-			aws.ToString(r.TransitGatewayId), aws.ToString(r.NetworkInterfaceId), aws.ToString(r.InstanceId),
-			aws.ToString(r.EgressOnlyInternetGatewayId), aws.ToString(r.LocalGatewayId), aws.ToString(r.CarrierGatewayId),
-			aws.ToString(r.CoreNetworkArn), aws.ToString(r.OdbNetworkArn), "an unnamed target"), true
-	}
-	return "", false
-}
-
-func routeTables(ctx context.Context, client *ec2.Client, in *ec2.DescribeRouteTablesInput) ([]types.RouteTable, error) {
-	var tables []types.RouteTable
-	pages := ec2.NewDescribeRouteTablesPaginator(client, in)
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describe route tables: %w", err)
-		}
-		tables = append(tables, page.RouteTables...)
-	}
-	slices.SortFunc(tables, func(a, b types.RouteTable) int {
-		return cmp.Compare(aws.ToString(a.RouteTableId), aws.ToString(b.RouteTableId))
-	})
-	return tables, nil
 }
 
 // Delete deletes the peering connection pcxID of the cluster's VPC, which

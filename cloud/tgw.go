@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -566,86 +565,12 @@ func (t *TransitGateways) Configure(ctx context.Context, cl astrobot.Cluster, r 
 	spec, _ := r.Spec.(astrobot.TransitGatewaySpec)
 	tg := t.target(cl)
 	log := []any{"request", r.Ref(), "cluster", cl.ID, "tgw", spec.TGWID, "attachment", r.Resource}
-	tables, err := t.routeTables(ctx, tg, cl)
+	tables, added, err := addRoutes(ctx, t.failer, tg, cl, transitGateway(spec.TGWID), spec.CIDRs, log)
 	if err != nil {
-		return t.fail(ctx, tg, "look up route tables", err, log...)
+		return err
 	}
-	if len(tables) == 0 {
-		t.logger.ErrorContext(ctx, "tgw: the cluster VPC has no route table", append(log, "vpc", cl.VPCID, "account", tg.account, "region", tg.region)...)
-		return astrobot.Errorf(astrobot.EInternal, "AWS lists no route table in VPC %s of cluster %s (account %s, %s): check the cluster's VPC ID.",
-			cl.VPCID, cl.ID, tg.account, tg.region)
-	}
-	var missing []plannedRoute
-	for _, tbl := range tables {
-		table := aws.ToString(tbl.RouteTableId)
-		for _, cidr := range spec.CIDRs {
-			to, ok := routeTo(tbl, cidr)
-			if !ok {
-				missing = append(missing, plannedRoute{table, cidr})
-				continue
-			}
-			if err := tgwRouteConflict(tg, cl, table, cidr, to, spec.TGWID); err != nil {
-				return err
-			}
-		}
-	}
-	for _, m := range missing {
-		if err := t.addRoute(ctx, tg, cl, m, spec.TGWID); err != nil {
-			return err
-		}
-	}
-	t.logger.InfoContext(ctx, "tgw: configured routes", append(log, "route_tables", len(tables), "routes_added", len(missing))...)
+	t.logger.InfoContext(ctx, "tgw: configured routes", append(log, "route_tables", tables, "routes_added", added)...)
 	return nil
-}
-
-// routeTables returns the route tables of the cluster VPC.
-func (t *TransitGateways) routeTables(ctx context.Context, tg target, cl astrobot.Cluster) ([]types.RouteTable, error) {
-	tables, err := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{
-		Filters:    []types.Filter{{Name: aws.String("vpc-id"), Values: []string{cl.VPCID}}},
-		MaxResults: aws.Int32(routeTablePageSize),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(tables, func(t types.RouteTable) bool { return aws.ToString(t.VpcId) != cl.VPCID }), nil
-}
-
-// addRoute adds the route m through the transit gateway tgw. A route that
-// appeared meanwhile is fine if it goes to tgw too.
-func (t *TransitGateways) addRoute(ctx context.Context, tg target, cl astrobot.Cluster, m plannedRoute, tgw string) error {
-	log := []any{"cluster", cl.ID, "tgw", tgw, "route_table", m.table, "cidr", m.cidr.String()}
-	_, err := tg.client.CreateRoute(ctx, &ec2.CreateRouteInput{
-		RouteTableId:         aws.String(m.table),
-		DestinationCidrBlock: aws.String(m.cidr.String()),
-		TransitGatewayId:     aws.String(tgw),
-	})
-	if err == nil {
-		return nil
-	}
-	if !isCode(err, "RouteAlreadyExists") {
-		return t.fail(ctx, tg, "add routes", err, log...)
-	}
-	again, derr := routeTables(ctx, tg.client, &ec2.DescribeRouteTablesInput{RouteTableIds: []string{m.table}})
-	if derr != nil {
-		return t.fail(ctx, tg, "look up route tables", derr, log...)
-	}
-	for _, tbl := range again {
-		if to, ok := routeTo(tbl, m.cidr); ok {
-			return tgwRouteConflict(tg, cl, m.table, m.cidr, to, tgw)
-		}
-	}
-	return t.fail(ctx, tg, "add routes", err, log...)
-}
-
-// tgwRouteConflict returns nil when the route to cidr in table goes to the
-// transit gateway tgw, and the EConflict error naming where it goes
-// otherwise.
-func tgwRouteConflict(tg target, cl astrobot.Cluster, table string, cidr netip.Prefix, to, tgw string) error {
-	if to == tgw {
-		return nil
-	}
-	return astrobot.Errorf(astrobot.EConflict, "Route table %s of cluster %s (account %s, %s) already sends %s to %s, not to the transit gateway %s: remove or change that route, then retry.",
-		table, cl.ID, tg.account, tg.region, cidr, to, tgw)
 }
 
 // Cleanup takes down what r holds in the cluster's account: the routes to
@@ -655,7 +580,7 @@ func (t *TransitGateways) Cleanup(ctx context.Context, cl astrobot.Cluster, r as
 	spec, _ := r.Spec.(astrobot.TransitGatewaySpec)
 	tg := t.target(cl)
 	log := []any{"request", r.Ref(), "cluster", cl.ID, "tgw", spec.TGWID}
-	tables, err := t.routeTables(ctx, tg, cl)
+	tables, err := vpcRouteTables(ctx, tg.client, cl.VPCID)
 	if err != nil {
 		return t.fail(ctx, tg, "look up route tables", err, log...)
 	}
