@@ -9,23 +9,20 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/go-cmp/cmp"
@@ -288,10 +285,10 @@ func TestDiscoverEndpointFromEnvironment(t *testing.T) {
 		t.Errorf("Discover with AWS_ENDPOINT_URL = %+v, want the VPC %s of %s", got, vpc, account)
 	}
 
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-		writeXML(w, call.action, "<vpcSet/>")
+	fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+		fakeaws.WriteEC2(w, call.Action, "<vpcSet/>")
 	})
-	t.Setenv("AWS_ENDPOINT_URL_EC2", fake.srv.URL)
+	t.Setenv("AWS_ENDPOINT_URL_EC2", fake.URL)
 	cfg, err = config.LoadDefaultConfig(context.Background())
 	if err != nil {
 		t.Fatalf("LoadDefaultConfig: %v", err)
@@ -300,86 +297,8 @@ func TestDiscoverEndpointFromEnvironment(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Discover with AWS_ENDPOINT_URL_EC2 = %+v, %v; want no cluster and no error", got, err)
 	}
-	if n := len(fake.calls("DescribeVpcs")); n != 2 {
+	if n := len(fake.Calls("DescribeVpcs")); n != 2 {
 		t.Errorf("the EC2 endpoint of AWS_ENDPOINT_URL_EC2 got %d DescribeVpcs calls, want 2 (default and role account)", n)
-	}
-}
-
-// ec2Call is one request to a fake EC2 endpoint.
-type ec2Call struct {
-	ctx    context.Context // the request's; done when the client gives up
-	region string          // from the credential scope of the signature
-	action string
-	form   map[string][]string
-}
-
-// fakeEC2 is an in-process EC2 endpoint speaking the Query protocol, for what
-// moto does not do: paginate, throttle, deny.
-type fakeEC2 struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	log []ec2Call
-}
-
-func newFakeEC2(t *testing.T, handle func(w http.ResponseWriter, call ec2Call)) *fakeEC2 {
-	f := &fakeEC2{}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		call := ec2Call{ctx: r.Context(), action: r.PostForm.Get("Action"), form: r.PostForm}
-		// Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/ec2/aws4_request, ...
-		if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
-			if parts := strings.Split(cred, "/"); len(parts) > 2 {
-				call.region = parts[2]
-			}
-		}
-		f.mu.Lock()
-		f.log = append(f.log, call)
-		f.mu.Unlock()
-		handle(w, call)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeEC2) calls(action string) []ec2Call {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []ec2Call
-	for _, c := range f.log {
-		if c.action == action {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func writeXML(w http.ResponseWriter, action, body string) {
-	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<%sResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>req-1</requestId>%s</%sResponse>`, action, body, action)
-}
-
-func writeEC2Error(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>req-1</RequestID></Response>`, code, msg)
-}
-
-// fakeConfig returns a configuration that sends EC2 calls to url, with a
-// retryer of at most attempts attempts and no backoff.
-func fakeConfig(url string, attempts int) aws.Config {
-	return aws.Config{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(url),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = attempts
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-			})
-		},
 	}
 }
 
@@ -394,9 +313,9 @@ func TestDiscoverPaginates(t *testing.T) {
 <natGatewayAddressSet><item><publicIp>203.0.113.%d</publicIp></item></natGatewayAddressSet></item>`, i, i, i)
 	}
 	// Three pages of VPCs and of NAT gateways, two items each.
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
+	fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
 		page := 0
-		if tok := call.form["NextToken"]; len(tok) == 1 {
+		if tok := call.Form["NextToken"]; len(tok) == 1 {
 			fmt.Sscanf(tok[0], "page-%d", &page)
 		}
 		next := ""
@@ -405,13 +324,13 @@ func TestDiscoverPaginates(t *testing.T) {
 		}
 		item := vpc
 		set := "vpcSet"
-		if call.action == "DescribeNatGateways" {
+		if call.Action == "DescribeNatGateways" {
 			item, set = nat, "natGatewaySet"
 		}
-		writeXML(w, call.action, fmt.Sprintf("<%s>%s%s</%s>%s", set, item(2*page), item(2*page+1), set, next))
+		fakeaws.WriteEC2(w, call.Action, fmt.Sprintf("<%s>%s%s</%s>%s", set, item(2*page), item(2*page+1), set, next))
 	})
 
-	got, err := cloud.NewAWS(fakeConfig(fake.srv.URL, 1), cloud.AWSOptions{}).Discover(context.Background())
+	got, err := cloud.NewAWS(fake.RetryConfig(1), cloud.AWSOptions{}).Discover(context.Background())
 	if err != nil {
 		t.Fatalf("Discover: %v", err)
 	}
@@ -428,7 +347,7 @@ func TestDiscoverPaginates(t *testing.T) {
 		t.Errorf("Discover (-want +got):\n%s", diff)
 	}
 
-	vpcCalls, natCalls := fake.calls("DescribeVpcs"), fake.calls("DescribeNatGateways")
+	vpcCalls, natCalls := fake.Calls("DescribeVpcs"), fake.Calls("DescribeNatGateways")
 	if len(vpcCalls) != 3 || len(natCalls) != 3 {
 		t.Fatalf("got %d DescribeVpcs and %d DescribeNatGateways calls, want 3 of each", len(vpcCalls), len(natCalls))
 	}
@@ -449,19 +368,19 @@ func TestDiscoverPaginates(t *testing.T) {
 
 // checkForm checks the parameters of the i-th call of a paginated operation:
 // want, and the NextToken of page i.
-func checkForm(t *testing.T, c ec2Call, want map[string][]string, i int) {
+func checkForm(t *testing.T, c fakeaws.Call, want map[string][]string, i int) {
 	t.Helper()
 	for k, v := range want {
-		if diff := cmp.Diff(v, c.form[k]); diff != "" {
-			t.Errorf("%s call %d: %s (-want +got):\n%s", c.action, i, k, diff)
+		if diff := cmp.Diff(v, c.Form[k]); diff != "" {
+			t.Errorf("%s call %d: %s (-want +got):\n%s", c.Action, i, k, diff)
 		}
 	}
 	var wantToken []string
 	if i > 0 {
 		wantToken = []string{fmt.Sprintf("page-%d", i)}
 	}
-	if diff := cmp.Diff(wantToken, c.form["NextToken"]); diff != "" {
-		t.Errorf("%s call %d: NextToken (-want +got):\n%s", c.action, i, diff)
+	if diff := cmp.Diff(wantToken, c.Form["NextToken"]); diff != "" {
+		t.Errorf("%s call %d: NextToken (-want +got):\n%s", c.Action, i, diff)
 	}
 }
 
@@ -469,24 +388,24 @@ func TestDiscoverLooksUpRegionsConcurrently(t *testing.T) {
 	regions := []string{"us-east-1", "us-west-2", "eu-west-1"}
 	var arrived atomic.Int32
 	all := make(chan struct{})
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
+	fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
 		if arrived.Add(1) == int32(len(regions)) {
 			close(all)
 		}
 		select {
 		case <-all:
-			writeXML(w, call.action, "<vpcSet/>")
+			fakeaws.WriteEC2(w, call.Action, "<vpcSet/>")
 		case <-time.After(5 * time.Second):
-			writeEC2Error(w, 400, "NotConcurrent", "The other regions did not call within 5 seconds.")
+			fakeaws.WriteEC2Error(w, 400, "NotConcurrent", "The other regions did not call within 5 seconds.")
 		}
 	})
-	got, err := cloud.NewAWS(fakeConfig(fake.srv.URL, 1), cloud.AWSOptions{Regions: regions}).Discover(context.Background())
+	got, err := cloud.NewAWS(fake.RetryConfig(1), cloud.AWSOptions{Regions: regions}).Discover(context.Background())
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Discover = %+v, %v; want no cluster and no error (were the regions looked up one after the other?)", got, err)
 	}
 	var called []string
-	for _, c := range fake.calls("DescribeVpcs") {
-		called = append(called, c.region)
+	for _, c := range fake.Calls("DescribeVpcs") {
+		called = append(called, c.Region)
 	}
 	if diff := cmp.Diff(slices.Sorted(slices.Values(regions)), slices.Sorted(slices.Values(called))); diff != "" {
 		t.Errorf("regions called (-want +got):\n%s", diff)
@@ -494,20 +413,20 @@ func TestDiscoverLooksUpRegionsConcurrently(t *testing.T) {
 }
 
 func TestDiscoverOneRegionFails(t *testing.T) {
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-		if call.region == "eu-west-1" {
-			writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+	fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+		if call.Region == "eu-west-1" {
+			fakeaws.WriteEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
 			return
 		}
 		select { // the other regions answer only when Discover gives up on them
-		case <-call.ctx.Done():
+		case <-call.Context().Done():
 		case <-time.After(5 * time.Second):
-			writeXML(w, call.action, "<vpcSet/>")
+			fakeaws.WriteEC2(w, call.Action, "<vpcSet/>")
 		}
 	})
 	var logs bytes.Buffer
 	start := time.Now()
-	_, err := cloud.NewAWS(fakeConfig(fake.srv.URL, 1), cloud.AWSOptions{
+	_, err := cloud.NewAWS(fake.RetryConfig(1), cloud.AWSOptions{
 		Regions: []string{"us-east-1", "eu-west-1", "us-west-2"},
 		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
 	}).Discover(context.Background())
@@ -533,7 +452,7 @@ func TestDiscoverErrors(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		handle    func(w http.ResponseWriter, call ec2Call) // nil: AWS is unreachable
+		handle    func(w http.ResponseWriter, call fakeaws.Call) // nil: AWS is unreachable
 		timeout   time.Duration
 		wantMsg   string
 		wantCode  string
@@ -542,8 +461,8 @@ func TestDiscoverErrors(t *testing.T) {
 	}{
 		{
 			name: "throttled",
-			handle: func(w http.ResponseWriter, _ ec2Call) {
-				writeEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
+			handle: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
 			},
 			wantMsg:   "AWS is throttling cluster look-ups right now; try again in a minute.",
 			wantCode:  "RequestLimitExceeded",
@@ -552,8 +471,8 @@ func TestDiscoverErrors(t *testing.T) {
 		},
 		{
 			name: "access denied",
-			handle: func(w http.ResponseWriter, _ ec2Call) {
-				writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+			handle: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
 			},
 			wantMsg:   "astrobot is not allowed to look up clusters in AWS; ask the astrobot operators to check its AWS permissions.",
 			wantCode:  "UnauthorizedOperation",
@@ -562,13 +481,13 @@ func TestDiscoverErrors(t *testing.T) {
 		},
 		{
 			name: "NAT gateways denied",
-			handle: func(w http.ResponseWriter, call ec2Call) {
-				if call.action == "DescribeVpcs" {
-					writeXML(w, call.action, `<vpcSet><item><vpcId>vpc-00000001</vpcId><ownerId>111111111111</ownerId>
+			handle: func(w http.ResponseWriter, call fakeaws.Call) {
+				if call.Action == "DescribeVpcs" {
+					fakeaws.WriteEC2(w, call.Action, `<vpcSet><item><vpcId>vpc-00000001</vpcId><ownerId>111111111111</ownerId>
 <tagSet><item><key>astro:cluster-id</key><value>clx-1</value></item><item><key>astro:organization</key><value>acme</value></item></tagSet></item></vpcSet>`)
 					return
 				}
-				writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+				fakeaws.WriteEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
 			},
 			wantMsg:   "astrobot is not allowed to look up clusters in AWS; ask the astrobot operators to check its AWS permissions.",
 			wantCode:  "UnauthorizedOperation",
@@ -576,8 +495,10 @@ func TestDiscoverErrors(t *testing.T) {
 			wantCalls: 2,
 		},
 		{
-			name:      "other API error",
-			handle:    func(w http.ResponseWriter, _ ec2Call) { writeEC2Error(w, 400, "InvalidParameterValue", "Bad filter.") },
+			name: "other API error",
+			handle: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 400, "InvalidParameterValue", "Bad filter.")
+			},
 			wantMsg:   "Looking up clusters in AWS failed; try again in a few minutes, and tell the support team if it keeps failing.",
 			wantCode:  "InvalidParameterValue",
 			wantLevel: "ERROR",
@@ -585,7 +506,7 @@ func TestDiscoverErrors(t *testing.T) {
 		},
 		{
 			name:      "not XML",
-			handle:    func(w http.ResponseWriter, _ ec2Call) { fmt.Fprint(w, "<html>gateway</html") },
+			handle:    func(w http.ResponseWriter, _ fakeaws.Call) { fmt.Fprint(w, "<html>gateway</html") },
 			wantMsg:   "Looking up clusters in AWS failed; try again in a few minutes, and tell the support team if it keeps failing.",
 			wantCode:  "unknown",
 			wantLevel: "ERROR",
@@ -593,7 +514,7 @@ func TestDiscoverErrors(t *testing.T) {
 		},
 		{
 			name:      "slow",
-			handle:    func(w http.ResponseWriter, call ec2Call) { <-call.ctx.Done() },
+			handle:    func(w http.ResponseWriter, call fakeaws.Call) { <-call.Context().Done() },
 			timeout:   50 * time.Millisecond,
 			wantMsg:   "AWS did not answer the cluster look-up in time; try again in a minute.",
 			wantCode:  "timeout",
@@ -610,13 +531,13 @@ func TestDiscoverErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := closedURL
-			var fake *fakeEC2
+			var fake *fakeaws.Server
 			if tt.handle != nil {
-				fake = newFakeEC2(t, tt.handle)
-				url = fake.srv.URL
+				fake = fakeaws.New(t, tt.handle)
+				url = fake.URL
 			}
 			var logs bytes.Buffer
-			dir := cloud.NewAWS(fakeConfig(url, 2), cloud.AWSOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			dir := cloud.NewAWS(fakeaws.RetryConfig(url, 2), cloud.AWSOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 			ctx := context.Background()
 			if tt.timeout > 0 {
 				var cancel context.CancelFunc
@@ -649,7 +570,7 @@ func TestDiscoverErrors(t *testing.T) {
 				}
 			}
 			if fake != nil {
-				if n := len(fake.calls("DescribeVpcs")) + len(fake.calls("DescribeNatGateways")); n != tt.wantCalls {
+				if n := len(fake.Calls("DescribeVpcs")) + len(fake.Calls("DescribeNatGateways")); n != tt.wantCalls {
 					t.Errorf("AWS got %d calls, want %d", n, tt.wantCalls)
 				}
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
 	"github.com/astrobot-dev/astrobot/internal/clocktest"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/store"
 	"github.com/google/go-cmp/cmp"
 )
@@ -406,7 +407,7 @@ func TestCachedAWSOutage(t *testing.T) {
 	}
 	url := "http://" + l.Addr().String()
 	l.Close()
-	down := cloud.NewAWS(fakeConfig(url, 2), cloud.AWSOptions{})
+	down := cloud.NewAWS(fakeaws.RetryConfig(url, 2), cloud.AWSOptions{})
 
 	// Cold: the user learns what happened.
 	cd := newCached(t, down, &fakeCache{}, newFakeClock(), nil)

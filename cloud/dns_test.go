@@ -8,6 +8,7 @@ import (
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -136,18 +137,17 @@ func TestZonesMoto(t *testing.T) {
 // TestZonesDNSSettingsDenied checks that a refusal to read the VPC's
 // attributes names the IAM action to grant.
 func TestZonesDNSSettingsDenied(t *testing.T) {
-	fake := newFakeEC2(t, func(w http.ResponseWriter, c ec2Call) {
-		writeEC2Error(w, http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation.")
-	})
-	zones := cloud.NewZones(fakeConfig(fake.srv.URL, 1), cloud.ZoneOptions{})
+	fake := fakeaws.New(t, nil)
+	fake.Fail("*", fakeaws.Failure{Status: http.StatusForbidden, Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation."})
+	zones := cloud.NewZones(fake.RetryConfig(1), cloud.ZoneOptions{})
 	cluster := astrobot.Cluster{ID: "clx-1", Region: "eu-west-1", AccountID: "111111111111", VPCID: "vpc-0123456789abcdef0"}
 	_, err := zones.DNSSettings(context.Background(), cluster)
 	msg := astrobot.ErrorMessageOf(err)
 	if astrobot.ErrorCodeOf(err) != astrobot.EInternal || !cloud.IsPermission(err) || !strings.Contains(msg, "ec2:DescribeVpcAttribute") || !strings.Contains(msg, "account 111111111111, eu-west-1") {
 		t.Fatalf("DNSSettings = %v, want a permission error naming ec2:DescribeVpcAttribute and where", err)
 	}
-	calls := fake.calls("DescribeVpcAttribute")
-	if len(calls) != 1 || formOf(calls[0]).Get("VpcId") != cluster.VPCID || formOf(calls[0]).Get("Attribute") != "enableDnsSupport" || calls[0].region != "eu-west-1" {
+	calls := fake.Calls("DescribeVpcAttribute")
+	if len(calls) != 1 || calls[0].Form.Get("VpcId") != cluster.VPCID || calls[0].Form.Get("Attribute") != "enableDnsSupport" || calls[0].Region != "eu-west-1" {
 		t.Errorf("DescribeVpcAttribute calls = %+v", calls)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -73,16 +74,6 @@ func peeringsOf(t *testing.T, client *ec2.Client) map[string]types.VpcPeeringCon
 		m[aws.ToString(c.VpcPeeringConnectionId)] = c
 	}
 	return m
-}
-
-// formOf returns the parameters of a call to the fake EC2.
-func formOf(c ec2Call) url.Values { return url.Values(c.form) }
-
-// callCount returns how many calls the fake EC2 got.
-func callCount(f *fakeEC2) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.log)
 }
 
 func tagMap(tags []types.Tag) map[string]string {
@@ -346,11 +337,7 @@ func (x pcxItem) xml() string {
 	if x.expires != "" {
 		fmt.Fprintf(&b, "<expirationTime>%s</expirationTime>", x.expires)
 	}
-	b.WriteString("<tagSet>")
-	for _, k := range slices.Sorted(maps.Keys(x.tags)) {
-		fmt.Fprintf(&b, "<item><key>%s</key><value>%s</value></item>", k, x.tags[k])
-	}
-	b.WriteString("</tagSet>")
+	b.WriteString(fakeaws.TagSet(x.tags))
 	return b.String()
 }
 
@@ -450,17 +437,17 @@ func TestCreateFake(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-				switch call.action {
+			fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				switch call.Action {
 				case "DescribeVpcPeeringConnections":
-					writeXML(w, call.action, pcxSet(tt.existing...)) // like moto, ignore the filters
+					fakeaws.WriteEC2(w, call.Action, pcxSet(tt.existing...)) // like moto, ignore the filters
 				case "CreateVpcPeeringConnection":
-					writeXML(w, call.action, "<vpcPeeringConnection>"+created.xml()+"</vpcPeeringConnection>")
+					fakeaws.WriteEC2(w, call.Action, "<vpcPeeringConnection>"+created.xml()+"</vpcPeeringConnection>")
 				default:
-					writeEC2Error(w, 400, "InvalidAction", "unexpected "+call.action)
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", "unexpected "+call.Action)
 				}
 			})
-			p := cloud.NewPeerings(fakeConfig(fake.srv.URL, 1), cloud.PeeringOptions{})
+			p := cloud.NewPeerings(fake.RetryConfig(1), cloud.PeeringOptions{})
 			got, err := p.Create(context.Background(), fakeCluster(), fakeRequest(), 1)
 			if err != nil {
 				t.Fatalf("Create: %v", err)
@@ -469,7 +456,7 @@ func TestCreateFake(t *testing.T) {
 				t.Errorf("Create (-want +got):\n%s", diff)
 			}
 
-			describes := fake.calls("DescribeVpcPeeringConnections")
+			describes := fake.Calls("DescribeVpcPeeringConnections")
 			if len(describes) != 1 {
 				t.Fatalf("got %d DescribeVpcPeeringConnections calls, want 1", len(describes))
 			}
@@ -478,7 +465,7 @@ func TestCreateFake(t *testing.T) {
 				"Filter.2.Name": {"tag:astrobot:attempt"}, "Filter.2.Value.1": {"1"},
 				"Filter.3.Name": {"tag:astrobot:request-id"}, "Filter.3.Value.1": {"PEER-0007"},
 			}, 0)
-			creates := fake.calls("CreateVpcPeeringConnection")
+			creates := fake.Calls("CreateVpcPeeringConnection")
 			if !tt.create {
 				if len(creates) != 0 {
 					t.Errorf("Create made a new connection although %s exists", tt.want.ID)
@@ -489,16 +476,16 @@ func TestCreateFake(t *testing.T) {
 				t.Fatalf("got %d CreateVpcPeeringConnection calls, want 1", len(creates))
 			}
 			c := creates[0]
-			if c.region != fakeRegion {
-				t.Errorf("CreateVpcPeeringConnection went to region %q, want the cluster's %q", c.region, fakeRegion)
+			if c.Region != fakeRegion {
+				t.Errorf("CreateVpcPeeringConnection went to region %q, want the cluster's %q", c.Region, fakeRegion)
 			}
 			checkForm(t, c, map[string][]string{
 				"VpcId": {fakeClusterVPC}, "PeerOwnerId": {"222222222222"}, "PeerRegion": {"us-west-2"}, "PeerVpcId": {fakePeerVPC},
 				"TagSpecification.1.ResourceType": {"vpc-peering-connection"},
 			}, 0)
 			tags := make(map[string]string)
-			for i := 1; c.form[fmt.Sprintf("TagSpecification.1.Tag.%d.Key", i)] != nil; i++ {
-				tags[formOf(c).Get(fmt.Sprintf("TagSpecification.1.Tag.%d.Key", i))] = formOf(c).Get(fmt.Sprintf("TagSpecification.1.Tag.%d.Value", i))
+			for i := 1; c.Form[fmt.Sprintf("TagSpecification.1.Tag.%d.Key", i)] != nil; i++ {
+				tags[c.Form.Get(fmt.Sprintf("TagSpecification.1.Tag.%d.Key", i))] = c.Form.Get(fmt.Sprintf("TagSpecification.1.Tag.%d.Value", i))
 			}
 			if diff := cmp.Diff(fakeTags("PEER-0007", "1"), tags); diff != "" {
 				t.Errorf("tags sent (-want +got):\n%s", diff)
@@ -515,19 +502,19 @@ func TestDescribeFake(t *testing.T) {
 	other := pcxItem{id: "pcx-00000000000000003", status: cloud.PeeringActive, requesterVPC: fakeClusterVPC, accepter: fakePeerVPC}
 	gone := "pcx-00000000000000004"
 
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-		if formOf(call).Has("VpcPeeringConnectionId.1") { // by ID: AWS refuses the whole call for an ID it does not know
-			for k, v := range call.form {
+	fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+		if call.Form.Has("VpcPeeringConnectionId.1") { // by ID: AWS refuses the whole call for an ID it does not know
+			for k, v := range call.Form {
 				if strings.HasPrefix(k, "VpcPeeringConnectionId.") && v[0] == gone {
-					writeEC2Error(w, 400, "InvalidVpcPeeringConnectionID.NotFound", fmt.Sprintf("The vpcPeeringConnection ID '%s' does not exist", gone))
+					fakeaws.WriteEC2Error(w, 400, "InvalidVpcPeeringConnectionID.NotFound", fmt.Sprintf("The vpcPeeringConnection ID '%s' does not exist", gone))
 					return
 				}
 			}
 		}
-		writeXML(w, call.action, pcxSet(failed, active, other)) // by filter: what it knows
+		fakeaws.WriteEC2(w, call.Action, pcxSet(failed, active, other)) // by filter: what it knows
 	})
 	var logs bytes.Buffer
-	p := cloud.NewPeerings(fakeConfig(fake.srv.URL, 1), cloud.PeeringOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	p := cloud.NewPeerings(fake.RetryConfig(1), cloud.PeeringOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 
 	got, err := p.Describe(context.Background(), fakeAccount, fakeRegion, []string{active.id, gone, failed.id, active.id})
 	if err != nil {
@@ -542,7 +529,7 @@ func TestDescribeFake(t *testing.T) {
 	if diff := cmp.Diff(want, got, netipOpts); diff != "" {
 		t.Errorf("Describe (-want +got):\n%s", diff)
 	}
-	calls := fake.calls("DescribeVpcPeeringConnections")
+	calls := fake.Calls("DescribeVpcPeeringConnections")
 	if len(calls) != 2 {
 		t.Fatalf("got %d DescribeVpcPeeringConnections calls, want 2 (by ID, then by filter after NotFound)", len(calls))
 	}
@@ -567,16 +554,16 @@ func TestDescribeFake(t *testing.T) {
 }
 
 func TestDescribeOneCallPer1000IDs(t *testing.T) {
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
+	fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
 		var items []pcxItem
-		for i := 1; formOf(call).Has(fmt.Sprintf("VpcPeeringConnectionId.%d", i)); i++ {
-			items = append(items, pcxItem{id: formOf(call).Get(fmt.Sprintf("VpcPeeringConnectionId.%d", i)), status: cloud.PeeringActive})
+		for i := 1; call.Form.Has(fmt.Sprintf("VpcPeeringConnectionId.%d", i)); i++ {
+			items = append(items, pcxItem{id: call.Form.Get(fmt.Sprintf("VpcPeeringConnectionId.%d", i)), status: cloud.PeeringActive})
 		}
-		writeXML(w, call.action, pcxSet(items...))
+		fakeaws.WriteEC2(w, call.Action, pcxSet(items...))
 	})
-	p := cloud.NewPeerings(fakeConfig(fake.srv.URL, 1), cloud.PeeringOptions{})
+	p := cloud.NewPeerings(fake.RetryConfig(1), cloud.PeeringOptions{})
 	for _, tt := range []struct{ ids, calls int }{{0, 0}, {1, 1}, {1000, 1}, {1001, 2}} {
-		before := len(fake.calls("DescribeVpcPeeringConnections"))
+		before := len(fake.Calls("DescribeVpcPeeringConnections"))
 		var ids []string
 		for i := range tt.ids {
 			ids = append(ids, fmt.Sprintf("pcx-%017x", i))
@@ -585,7 +572,7 @@ func TestDescribeOneCallPer1000IDs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Describe of %d IDs: %v", tt.ids, err)
 		}
-		if n := len(fake.calls("DescribeVpcPeeringConnections")) - before; n != tt.calls {
+		if n := len(fake.Calls("DescribeVpcPeeringConnections")) - before; n != tt.calls {
 			t.Errorf("Describe of %d IDs made %d calls, want %d", tt.ids, n, tt.calls)
 		}
 		if len(got) != tt.ids {
@@ -628,19 +615,6 @@ func TestExplain(t *testing.T) {
 			t.Errorf("Explain(%+v) = %q: not a sentence", tt.p, got)
 		}
 	}
-}
-
-// routeTableXML describes route table id of the fake cluster VPC with the
-// given peering routes, CIDR → pcx ID, after its local route.
-func routeTableXML(id string, routes map[string]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "<item><routeTableId>%s</routeTableId><vpcId>%s</vpcId><routeSet>", id, fakeClusterVPC)
-	b.WriteString("<item><destinationCidrBlock>10.9.0.0/16</destinationCidrBlock><gatewayId>local</gatewayId><state>active</state></item>")
-	for _, cidr := range slices.Sorted(maps.Keys(routes)) {
-		fmt.Fprintf(&b, "<item><destinationCidrBlock>%s</destinationCidrBlock><vpcPeeringConnectionId>%s</vpcPeeringConnectionId><state>active</state></item>", cidr, routes[cidr])
-	}
-	b.WriteString("</routeSet></item>")
-	return b.String()
 }
 
 func TestConfigureFake(t *testing.T) {
@@ -693,50 +667,50 @@ func TestConfigureFake(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-				switch call.action {
+			fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				switch call.Action {
 				case "DescribeRouteTables":
 					tables := tt.tables
-					if formOf(call).Has("RouteTableId.1") {
-						tables = map[string]map[string]string{formOf(call).Get("RouteTableId.1"): tt.existing[formOf(call).Get("RouteTableId.1")]}
+					if call.Form.Has("RouteTableId.1") {
+						tables = map[string]map[string]string{call.Form.Get("RouteTableId.1"): tt.existing[call.Form.Get("RouteTableId.1")]}
 					}
 					var b strings.Builder
 					for _, id := range slices.Sorted(maps.Keys(tables)) {
 						b.WriteString(routeTableXML(id, tables[id]))
 					}
-					writeXML(w, call.action, "<routeTableSet>"+b.String()+"</routeTableSet>")
+					fakeaws.WriteEC2(w, call.Action, "<routeTableSet>"+b.String()+"</routeTableSet>")
 				case "CreateRoute":
-					if _, ok := tt.existing[formOf(call).Get("RouteTableId")][formOf(call).Get("DestinationCidrBlock")]; ok {
-						writeEC2Error(w, 400, "RouteAlreadyExists", "The route identified by "+formOf(call).Get("DestinationCidrBlock")+" already exists.")
+					if _, ok := tt.existing[call.Form.Get("RouteTableId")][call.Form.Get("DestinationCidrBlock")]; ok {
+						fakeaws.WriteEC2Error(w, 400, "RouteAlreadyExists", "The route identified by "+call.Form.Get("DestinationCidrBlock")+" already exists.")
 						return
 					}
-					writeXML(w, call.action, "<return>true</return>")
+					fakeaws.WriteEC2(w, call.Action, "<return>true</return>")
 				case "ModifyVpcPeeringConnectionOptions":
-					writeXML(w, call.action, "<requesterPeeringConnectionOptions><allowDnsResolutionFromRemoteVpc>true</allowDnsResolutionFromRemoteVpc></requesterPeeringConnectionOptions>")
+					fakeaws.WriteEC2(w, call.Action, "<requesterPeeringConnectionOptions><allowDnsResolutionFromRemoteVpc>true</allowDnsResolutionFromRemoteVpc></requesterPeeringConnectionOptions>")
 				default:
-					writeEC2Error(w, 400, "InvalidAction", "unexpected "+call.action)
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", "unexpected "+call.Action)
 				}
 			})
-			p := cloud.NewPeerings(fakeConfig(fake.srv.URL, 1), cloud.PeeringOptions{})
+			p := cloud.NewPeerings(fake.RetryConfig(1), cloud.PeeringOptions{})
 			r := fakeRequest()
 			r.Resource = pcx
 			err := p.Configure(context.Background(), fakeCluster(), r)
 
 			var routes []string
-			for _, c := range fake.calls("CreateRoute") {
-				if got := formOf(c).Get("VpcPeeringConnectionId"); got != pcx {
+			for _, c := range fake.Calls("CreateRoute") {
+				if got := c.Form.Get("VpcPeeringConnectionId"); got != pcx {
 					t.Errorf("CreateRoute to %q, want %q", got, pcx)
 				}
-				routes = append(routes, formOf(c).Get("RouteTableId")+" "+formOf(c).Get("DestinationCidrBlock"))
+				routes = append(routes, c.Form.Get("RouteTableId")+" "+c.Form.Get("DestinationCidrBlock"))
 			}
 			if diff := cmp.Diff(tt.wantRoutes, routes, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("CreateRoute calls (-want +got):\n%s", diff)
 			}
-			describes := fake.calls("DescribeRouteTables")
-			if len(describes) == 0 || formOf(describes[0]).Get("Filter.1.Name") != "vpc-id" || formOf(describes[0]).Get("Filter.1.Value.1") != fakeClusterVPC {
+			describes := fake.Calls("DescribeRouteTables")
+			if len(describes) == 0 || describes[0].Form.Get("Filter.1.Name") != "vpc-id" || describes[0].Form.Get("Filter.1.Value.1") != fakeClusterVPC {
 				t.Errorf("the route tables were not looked up by the cluster's VPC ID: %v", describes)
 			}
-			modify := fake.calls("ModifyVpcPeeringConnectionOptions")
+			modify := fake.Calls("ModifyVpcPeeringConnectionOptions")
 			if tt.wantErr != nil {
 				got, ok := errors.AsType[*astrobot.Error](err)
 				if !ok {
@@ -756,7 +730,7 @@ func TestConfigureFake(t *testing.T) {
 			if len(modify) != 1 {
 				t.Fatalf("got %d ModifyVpcPeeringConnectionOptions calls, want 1", len(modify))
 			}
-			form := maps.Clone(modify[0].form)
+			form := maps.Clone(modify[0].Form)
 			delete(form, "Version")
 			want := url.Values{
 				"Action":                 {"ModifyVpcPeeringConnectionOptions"},
@@ -771,13 +745,13 @@ func TestConfigureFake(t *testing.T) {
 }
 
 func TestConfigureWithoutPeering(t *testing.T) {
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) { writeEC2Error(w, 400, "InvalidAction", "unexpected") })
-	err := cloud.NewPeerings(fakeConfig(fake.srv.URL, 1), cloud.PeeringOptions{}).Configure(context.Background(), fakeCluster(), fakeRequest())
+	fake := fakeaws.New(t, nil) // every call is refused
+	err := cloud.NewPeerings(fake.RetryConfig(1), cloud.PeeringOptions{}).Configure(context.Background(), fakeCluster(), fakeRequest())
 	if astrobot.ErrorCodeOf(err) != astrobot.EInvalid || !strings.Contains(astrobot.ErrorMessageOf(err), "PEER-0007 has no peering connection") {
 		t.Errorf("Configure without a peering ID = %v, want an invalid error naming the request", err)
 	}
-	if callCount(fake) != 0 {
-		t.Errorf("Configure without a peering ID called AWS %d times", callCount(fake))
+	if fake.Count() != 0 {
+		t.Errorf("Configure without a peering ID called AWS %d times", fake.Count())
 	}
 }
 
@@ -790,24 +764,26 @@ func TestDeleteFake(t *testing.T) {
 		wantErr   string                      // in the message; "" for success
 		describes int
 	}{
-		{name: "deleted", delete: func(w http.ResponseWriter) { writeXML(w, "DeleteVpcPeeringConnection", "<return>true</return>") }},
+		{name: "deleted", delete: func(w http.ResponseWriter) {
+			fakeaws.WriteEC2(w, "DeleteVpcPeeringConnection", "<return>true</return>")
+		}},
 		{name: "gone", delete: func(w http.ResponseWriter) {
-			writeEC2Error(w, 400, "InvalidVpcPeeringConnectionID.NotFound", "The vpcPeeringConnection ID '"+pcx+"' does not exist")
+			fakeaws.WriteEC2Error(w, 400, "InvalidVpcPeeringConnectionID.NotFound", "The vpcPeeringConnection ID '"+pcx+"' does not exist")
 		}},
 		{name: "gone, moto's spelling", delete: func(w http.ResponseWriter) {
-			writeEC2Error(w, 400, "InvalidVpcPeeringConnectionId.NotFound", "VpcPeeringConnectionID "+pcx+" does not exist.")
+			fakeaws.WriteEC2Error(w, 400, "InvalidVpcPeeringConnectionId.NotFound", "VpcPeeringConnectionID "+pcx+" does not exist.")
 		}},
 		{
 			name: "expired already",
 			delete: func(w http.ResponseWriter) {
-				writeEC2Error(w, 400, "InvalidStateTransition", "Cannot delete a expired peering connection.")
+				fakeaws.WriteEC2Error(w, 400, "InvalidStateTransition", "Cannot delete a expired peering connection.")
 			},
 			status:    cloud.PeeringExpired,
 			describes: 1,
 		},
 		{
 			name:      "refused while active",
-			delete:    func(w http.ResponseWriter) { writeEC2Error(w, 400, "InvalidStateTransition", "Not now.") },
+			delete:    func(w http.ResponseWriter) { fakeaws.WriteEC2Error(w, 400, "InvalidStateTransition", "Not now.") },
 			status:    cloud.PeeringActive,
 			describes: 1,
 			wantErr:   "AWS refused to delete peering connections in account 111111111111, eu-central-1 (InvalidStateTransition): Not now.",
@@ -815,23 +791,23 @@ func TestDeleteFake(t *testing.T) {
 		{
 			name: "denied",
 			delete: func(w http.ResponseWriter) {
-				writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+				fakeaws.WriteEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
 			},
 			wantErr: "astrobot may not delete peering connections in account 111111111111, eu-central-1 (UnauthorizedOperation): grant ec2:DeleteVpcPeeringConnection to the AWS identity astrobot uses there.",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-				switch call.action {
+			fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				switch call.Action {
 				case "DeleteVpcPeeringConnection":
 					tt.delete(w)
 				case "DescribeVpcPeeringConnections":
-					writeXML(w, call.action, pcxSet(pcxItem{id: pcx, status: tt.status}))
+					fakeaws.WriteEC2(w, call.Action, pcxSet(pcxItem{id: pcx, status: tt.status}))
 				}
 			})
 			var logs bytes.Buffer
-			err := cloud.NewPeerings(fakeConfig(fake.srv.URL, 1), cloud.PeeringOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).
+			err := cloud.NewPeerings(fake.RetryConfig(1), cloud.PeeringOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).
 				Delete(context.Background(), fakeCluster(), pcx)
 			if tt.wantErr == "" && err != nil {
 				t.Errorf("Delete: %v", err)
@@ -839,11 +815,11 @@ func TestDeleteFake(t *testing.T) {
 			if tt.wantErr != "" && (astrobot.ErrorCodeOf(err) != astrobot.EInternal || astrobot.ErrorMessageOf(err) != tt.wantErr) {
 				t.Errorf("Delete = %v, want the internal error %q", err, tt.wantErr)
 			}
-			deletes := fake.calls("DeleteVpcPeeringConnection")
-			if len(deletes) != 1 || formOf(deletes[0]).Get("VpcPeeringConnectionId") != pcx || deletes[0].region != fakeRegion {
+			deletes := fake.Calls("DeleteVpcPeeringConnection")
+			if len(deletes) != 1 || deletes[0].Form.Get("VpcPeeringConnectionId") != pcx || deletes[0].Region != fakeRegion {
 				t.Errorf("DeleteVpcPeeringConnection calls = %+v, want one for %s in %s", deletes, pcx, fakeRegion)
 			}
-			if n := len(fake.calls("DescribeVpcPeeringConnections")); n != tt.describes {
+			if n := len(fake.Calls("DescribeVpcPeeringConnections")); n != tt.describes {
 				t.Errorf("got %d DescribeVpcPeeringConnections calls, want %d", n, tt.describes)
 			}
 			failures := 0
@@ -864,22 +840,22 @@ func TestDeleteFake(t *testing.T) {
 }
 
 func TestPeeringAWSErrors(t *testing.T) {
-	denied := func(w http.ResponseWriter, call ec2Call) {
-		writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+	denied := func(w http.ResponseWriter, call fakeaws.Call) {
+		fakeaws.WriteEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
 	}
-	throttled := func(w http.ResponseWriter, call ec2Call) {
-		writeEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
+	throttled := func(w http.ResponseWriter, call fakeaws.Call) {
+		fakeaws.WriteEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
 	}
 	// emptyDescribe answers describe calls with nothing and fails the rest with fail.
-	emptyDescribe := func(fail func(http.ResponseWriter, ec2Call)) func(http.ResponseWriter, ec2Call) {
-		return func(w http.ResponseWriter, call ec2Call) {
-			switch call.action {
+	emptyDescribe := func(fail func(http.ResponseWriter, fakeaws.Call)) func(http.ResponseWriter, fakeaws.Call) {
+		return func(w http.ResponseWriter, call fakeaws.Call) {
+			switch call.Action {
 			case "DescribeVpcPeeringConnections":
-				writeXML(w, call.action, "<vpcPeeringConnectionSet/>")
+				fakeaws.WriteEC2(w, call.Action, "<vpcPeeringConnectionSet/>")
 			case "DescribeRouteTables":
-				writeXML(w, call.action, "<routeTableSet>"+routeTableXML("rtb-1", nil)+"</routeTableSet>")
+				fakeaws.WriteEC2(w, call.Action, "<routeTableSet>"+routeTableXML("rtb-1", nil)+"</routeTableSet>")
 			case "CreateRoute":
-				writeXML(w, call.action, "<return>true</return>")
+				fakeaws.WriteEC2(w, call.Action, "<return>true</return>")
 			default:
 				fail(w, call)
 			}
@@ -900,7 +876,7 @@ func TestPeeringAWSErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name           string
-		handle         func(http.ResponseWriter, ec2Call)
+		handle         func(http.ResponseWriter, fakeaws.Call)
 		do             func(*cloud.Peerings) error
 		roles          map[string]string
 		wantMsg        string
@@ -927,7 +903,7 @@ func TestPeeringAWSErrors(t *testing.T) {
 		},
 		{
 			name: "role denied",
-			handle: func(w http.ResponseWriter, call ec2Call) {
+			handle: func(w http.ResponseWriter, call fakeaws.Call) {
 				w.Header().Set("Content-Type", "text/xml")
 				w.WriteHeader(403)
 				fmt.Fprint(w, `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRole</Message></Error><RequestId>req-1</RequestId></ErrorResponse>`)
@@ -944,8 +920,8 @@ func TestPeeringAWSErrors(t *testing.T) {
 		},
 		{
 			name: "other error", do: create,
-			handle: emptyDescribe(func(w http.ResponseWriter, call ec2Call) {
-				writeEC2Error(w, 400, "InvalidVpcID.NotFound", "The vpc ID 'vpc-0bbbbbbbbbbbbbbbb' does not exist")
+			handle: emptyDescribe(func(w http.ResponseWriter, call fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 400, "InvalidVpcID.NotFound", "The vpc ID 'vpc-0bbbbbbbbbbbbbbbb' does not exist")
 			}),
 			wantMsg:   "AWS refused to create peering connections in account 111111111111, eu-central-1 (InvalidVpcID.NotFound): The vpc ID 'vpc-0bbbbbbbbbbbbbbbb' does not exist.",
 			wantLevel: "ERROR", wantCode: "InvalidVpcID.NotFound", wantCalls: 2,
@@ -953,9 +929,9 @@ func TestPeeringAWSErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newFakeEC2(t, tt.handle)
+			fake := fakeaws.New(t, tt.handle)
 			var logs bytes.Buffer
-			p := cloud.NewPeerings(fakeConfig(fake.srv.URL, 3), cloud.PeeringOptions{Roles: tt.roles, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			p := cloud.NewPeerings(fake.RetryConfig(3), cloud.PeeringOptions{Roles: tt.roles, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 			err := tt.do(p)
 			if err == nil {
 				t.Fatal("no error")
@@ -978,7 +954,7 @@ func TestPeeringAWSErrors(t *testing.T) {
 					t.Errorf("log %s = %v, want %v (entry %v)", k, entries[0][k], v, entries[0])
 				}
 			}
-			if n := callCount(fake); n != tt.wantCalls {
+			if n := fake.Count(); n != tt.wantCalls {
 				t.Errorf("AWS got %d calls, want %d", n, tt.wantCalls)
 			}
 		})
@@ -995,19 +971,11 @@ func mustAstrobotError(t *testing.T, err error) *astrobot.Error {
 }
 
 func TestPeeringThrottleRetried(t *testing.T) {
-	var mu sync.Mutex
-	throttles := 2
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-		mu.Lock()
-		defer mu.Unlock()
-		if throttles > 0 {
-			throttles--
-			writeEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
-			return
-		}
-		writeXML(w, call.action, pcxSet(pcxItem{id: "pcx-000000000000000aa", status: cloud.PeeringPending}))
+	fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+		fakeaws.WriteEC2(w, call.Action, pcxSet(pcxItem{id: "pcx-000000000000000aa", status: cloud.PeeringPending}))
 	})
-	p := cloud.NewPeerings(fakeConfig(fake.srv.URL, 3), cloud.PeeringOptions{})
+	fake.Fail("*", fakeaws.Failure{Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded.", Times: 2})
+	p := cloud.NewPeerings(fake.RetryConfig(3), cloud.PeeringOptions{})
 	got, err := p.Describe(context.Background(), fakeAccount, fakeRegion, []string{"pcx-000000000000000aa"})
 	if err != nil {
 		t.Fatalf("Describe after two throttles: %v", err)
@@ -1015,7 +983,7 @@ func TestPeeringThrottleRetried(t *testing.T) {
 	if got["pcx-000000000000000aa"].Status != cloud.PeeringPending {
 		t.Errorf("Describe = %+v, want the pending connection", got)
 	}
-	if n := len(fake.calls("DescribeVpcPeeringConnections")); n != 3 {
+	if n := len(fake.Calls("DescribeVpcPeeringConnections")); n != 3 {
 		t.Errorf("got %d calls, want 3 (two throttled, one answered)", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -305,7 +306,7 @@ func TestPrivateLinkCheckFake(t *testing.T) {
 	tests := []struct {
 		name      string
 		region    string // of the service
-		service   func(w http.ResponseWriter, call ec2Call)
+		service   func(w http.ResponseWriter, call fakeaws.Call)
 		subnets   []string // zone IDs of the cluster's subnets
 		want      cloud.Check
 		code      astrobot.ErrorCode
@@ -313,57 +314,57 @@ func TestPrivateLinkCheckFake(t *testing.T) {
 		throttled bool
 	}{
 		{name: "not allow-listed yet", region: "us-east-1", subnets: []string{"use1-az1"},
-			service: func(w http.ResponseWriter, _ ec2Call) {
-				writeEC2Error(w, 400, "InvalidServiceName", "The Vpc Endpoint Service '"+plServiceName+"' does not exist")
+			service: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 400, "InvalidServiceName", "The Vpc Endpoint Service '"+plServiceName+"' does not exist")
 			}},
 		{name: "zones in common, by ID", region: "us-east-1", subnets: []string{"use1-az4", "use1-az1", "use1-az6"},
-			service: func(w http.ResponseWriter, c ec2Call) {
-				writeXML(w, c.action, plServiceXML(plServiceName, "222222222222", "use1-az1", "use1-az2", "use1-az6"))
+			service: func(w http.ResponseWriter, c fakeaws.Call) {
+				fakeaws.WriteEC2(w, c.Action, plServiceXML(plServiceName, "222222222222", "use1-az1", "use1-az2", "use1-az6"))
 			},
 			want: cloud.Check{Visible: true, Zones: []string{"use1-az1", "use1-az6"}, Subnets: []string{"subnet-00000000000000002", "subnet-00000000000000003"}}},
 		{name: "no zone in common, though the names agree", region: "us-east-1", subnets: []string{"use1-az4"},
-			service: func(w http.ResponseWriter, c ec2Call) {
-				writeXML(w, c.action, plServiceXML(plServiceName, "222222222222", "use1-az1", "use1-az2"))
+			service: func(w http.ResponseWriter, c fakeaws.Call) {
+				fakeaws.WriteEC2(w, c.Action, plServiceXML(plServiceName, "222222222222", "use1-az1", "use1-az2"))
 			},
 			code: astrobot.EConflict, msg: []string{"is in the availability zones use1-az1, use1-az2 and cluster acme-prod has subnets only in use1-az4", "zone in common"}},
 		{name: "owned by another account", region: "us-east-1", subnets: []string{"use1-az1"},
-			service: func(w http.ResponseWriter, c ec2Call) {
-				writeXML(w, c.action, plServiceXML(plServiceName, "333333333333", "use1-az1"))
+			service: func(w http.ResponseWriter, c fakeaws.Call) {
+				fakeaws.WriteEC2(w, c.Action, plServiceXML(plServiceName, "333333333333", "use1-az1"))
 			},
 			code: astrobot.EConflict, msg: []string{"belongs to account 333333333333, not to 222222222222"}},
 		{name: "cross-region: every zone of the cluster", region: "eu-west-1", subnets: []string{"use1-az4", "use1-az1"},
-			service: func(w http.ResponseWriter, c ec2Call) {
-				if got := c.form["ServiceRegion.1"]; len(got) != 1 || got[0] != "eu-west-1" {
-					writeEC2Error(w, 400, "InvalidServiceName", "no ServiceRegions")
+			service: func(w http.ResponseWriter, c fakeaws.Call) {
+				if got := c.Form["ServiceRegion.1"]; len(got) != 1 || got[0] != "eu-west-1" {
+					fakeaws.WriteEC2Error(w, 400, "InvalidServiceName", "no ServiceRegions")
 					return
 				}
-				writeXML(w, c.action, plServiceXML("com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0", "222222222222", "euw1-az1"))
+				fakeaws.WriteEC2(w, c.Action, plServiceXML("com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0", "222222222222", "euw1-az1"))
 			},
 			want: cloud.Check{Visible: true, Zones: []string{"use1-az1", "use1-az4"}, Subnets: []string{"subnet-00000000000000002", "subnet-00000000000000001"}}},
 		{name: "access denied", region: "us-east-1",
-			service: func(w http.ResponseWriter, _ ec2Call) {
-				writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+			service: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
 			},
 			code: astrobot.EInternal, msg: []string{"astrobot may not look up endpoint services in account 111111111111, us-east-1 (UnauthorizedOperation): grant ec2:DescribeVpcEndpointServices"}},
 		{name: "throttled", region: "us-east-1",
-			service: func(w http.ResponseWriter, _ ec2Call) {
-				writeEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
+			service: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
 			},
 			code: astrobot.EInternal, msg: []string{"AWS is throttling astrobot"}, throttled: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-				switch call.action {
+			fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				switch call.Action {
 				case "DescribeVpcEndpointServices":
 					tt.service(w, call)
 				case "DescribeSubnets":
-					writeXML(w, call.action, plSubnets(tt.subnets...))
+					fakeaws.WriteEC2(w, call.Action, plSubnets(tt.subnets...))
 				default:
-					writeEC2Error(w, 400, "InvalidAction", "unexpected "+call.action)
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", "unexpected "+call.Action)
 				}
 			})
-			chk, err := cloud.NewPrivateLinks(fakeConfig(fake.srv.URL, 1), cloud.PrivateLinkOptions{}).Check(context.Background(), plCluster(), plRequest(tt.region))
+			chk, err := cloud.NewPrivateLinks(fake.RetryConfig(1), cloud.PrivateLinkOptions{}).Check(context.Background(), plCluster(), plRequest(tt.region))
 			if tt.code != "" {
 				if astrobot.ErrorCodeOf(err) != tt.code {
 					t.Fatalf("Check = %+v, %v; want a %s error", chk, err, tt.code)
@@ -436,31 +437,31 @@ func TestPrivateLinkCreateFake(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var createForm, deleteForm map[string][]string
-			fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-				switch call.action {
+			fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				switch call.Action {
 				case "DescribeVpcEndpoints": // like moto, ignore the filters
 					var items string
 					for _, e := range tt.existing {
 						items += e.xml()
 					}
-					writeXML(w, call.action, "<vpcEndpointSet>"+items+"</vpcEndpointSet>")
+					fakeaws.WriteEC2(w, call.Action, "<vpcEndpointSet>"+items+"</vpcEndpointSet>")
 				case "DescribeSecurityGroups":
-					writeXML(w, call.action, tt.group)
+					fakeaws.WriteEC2(w, call.Action, tt.group)
 				case "CreateSecurityGroup":
-					writeXML(w, call.action, "<groupId>sg-0000000000000000b</groupId>")
+					fakeaws.WriteEC2(w, call.Action, "<groupId>sg-0000000000000000b</groupId>")
 				case "AuthorizeSecurityGroupIngress":
-					writeXML(w, call.action, "<return>true</return>")
+					fakeaws.WriteEC2(w, call.Action, "<return>true</return>")
 				case "DeleteVpcEndpoints":
-					deleteForm = call.form
-					writeXML(w, call.action, "<unsuccessful/>")
+					deleteForm = call.Form
+					fakeaws.WriteEC2(w, call.Action, "<unsuccessful/>")
 				case "CreateVpcEndpoint":
-					createForm = call.form
-					writeXML(w, call.action, "<vpcEndpoint>"+plEndpoint{id: "vpce-000000000000000ff", state: "pendingAcceptance", attempt: "1"}.fields()+"</vpcEndpoint>")
+					createForm = call.Form
+					fakeaws.WriteEC2(w, call.Action, "<vpcEndpoint>"+plEndpoint{id: "vpce-000000000000000ff", state: "pendingAcceptance", attempt: "1"}.fields()+"</vpcEndpoint>")
 				default:
-					writeEC2Error(w, 400, "InvalidAction", "unexpected "+call.action)
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", "unexpected "+call.Action)
 				}
 			})
-			p := cloud.NewPrivateLinks(fakeConfig(fake.srv.URL, 1), cloud.PrivateLinkOptions{})
+			p := cloud.NewPrivateLinks(fake.RetryConfig(1), cloud.PrivateLinkOptions{})
 			got, err := p.Create(context.Background(), plCluster(), plRequest(tt.region), 1, chk)
 			if err != nil {
 				t.Fatalf("Create: %v", err)
@@ -469,7 +470,7 @@ func TestPrivateLinkCreateFake(t *testing.T) {
 				t.Errorf("Create = %+v, want %s pendingAcceptance", got, tt.wantID)
 			}
 			for action, n := range tt.calls {
-				if got := len(fake.calls(action)); got != n {
+				if got := len(fake.Calls(action)); got != n {
 					t.Errorf("%s called %d times, want %d", action, got, n)
 				}
 			}
@@ -504,27 +505,27 @@ func TestPrivateLinkCreateFake(t *testing.T) {
 }
 
 func TestPrivateLinkDescribeFake(t *testing.T) {
-	fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-		if call.form["VpcEndpointId.1"] != nil { // by ID: one of them is gone
-			writeEC2Error(w, 400, "InvalidVpcEndpointId.NotFound", "The VpcEndpoint Id 'vpce-0000000000000000f' does not exist")
+	fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+		if call.Form["VpcEndpointId.1"] != nil { // by ID: one of them is gone
+			fakeaws.WriteEC2Error(w, 400, "InvalidVpcEndpointId.NotFound", "The VpcEndpoint Id 'vpce-0000000000000000f' does not exist")
 			return
 		}
-		if call.form["Filter.1.Name"][0] != "vpc-endpoint-id" {
-			writeEC2Error(w, 400, "InvalidParameterValue", "bad filter")
+		if call.Form["Filter.1.Name"][0] != "vpc-endpoint-id" {
+			fakeaws.WriteEC2Error(w, 400, "InvalidParameterValue", "bad filter")
 			return
 		}
 		var items string
 		for i, state := range []string{"pendingAcceptance", "Available", "REJECTED", "failed", "expired", "deleting", "partial", "somethingNew"} {
 			items += plEndpoint{id: fmt.Sprintf("vpce-%017x", i+1), state: state, attempt: "1"}.xml()
 		}
-		writeXML(w, call.action, "<vpcEndpointSet>"+items+"</vpcEndpointSet>")
+		fakeaws.WriteEC2(w, call.Action, "<vpcEndpointSet>"+items+"</vpcEndpointSet>")
 	})
 	var ids []string
 	for i := range 9 {
 		ids = append(ids, fmt.Sprintf("vpce-%017x", i+1))
 	}
 	ids = append(ids, "vpce-0000000000000000f")
-	got, err := cloud.NewPrivateLinks(fakeConfig(fake.srv.URL, 1), cloud.PrivateLinkOptions{}).Describe(context.Background(), "111111111111", "us-east-1", ids)
+	got, err := cloud.NewPrivateLinks(fake.RetryConfig(1), cloud.PrivateLinkOptions{}).Describe(context.Background(), "111111111111", "us-east-1", ids)
 	if err != nil {
 		t.Fatalf("Describe: %v", err)
 	}
@@ -543,7 +544,7 @@ func TestPrivateLinkDescribeFake(t *testing.T) {
 	if names := got[ids[1]].DNSNames; len(names) != 1 || !strings.HasPrefix(names[0], ids[1]+"-") {
 		t.Errorf("DNS names of %s: %q", ids[1], names)
 	}
-	if n := len(fake.calls("DescribeVpcEndpoints")); n != 2 {
+	if n := len(fake.Calls("DescribeVpcEndpoints")); n != 2 {
 		t.Errorf("%d DescribeVpcEndpoints calls, want 2 (by ID, then by filter)", n)
 	}
 }
@@ -551,45 +552,47 @@ func TestPrivateLinkDescribeFake(t *testing.T) {
 func TestPrivateLinkDeleteFake(t *testing.T) {
 	tests := []struct {
 		name     string
-		endpoint func(w http.ResponseWriter, c ec2Call)
-		group    func(w http.ResponseWriter, c ec2Call)
+		endpoint func(w http.ResponseWriter, c fakeaws.Call)
+		group    func(w http.ResponseWriter, c fakeaws.Call)
 		wantErr  string // in the error of DeleteEndpoint or DeleteGroup; "" for none
 	}{
 		{name: "both deleted",
-			endpoint: func(w http.ResponseWriter, c ec2Call) { writeXML(w, c.action, "<unsuccessful/>") },
-			group:    func(w http.ResponseWriter, c ec2Call) { writeXML(w, c.action, "<return>true</return>") }},
+			endpoint: func(w http.ResponseWriter, c fakeaws.Call) { fakeaws.WriteEC2(w, c.Action, "<unsuccessful/>") },
+			group:    func(w http.ResponseWriter, c fakeaws.Call) { fakeaws.WriteEC2(w, c.Action, "<return>true</return>") }},
 		{name: "endpoint gone already",
-			endpoint: func(w http.ResponseWriter, c ec2Call) {
-				writeXML(w, c.action, `<unsuccessful><item><resourceId>vpce-00000000000000001</resourceId><error><code>InvalidVpcEndpoint.NotFound</code><message>gone</message></error></item></unsuccessful>`)
+			endpoint: func(w http.ResponseWriter, c fakeaws.Call) {
+				fakeaws.WriteEC2(w, c.Action, `<unsuccessful><item><resourceId>vpce-00000000000000001</resourceId><error><code>InvalidVpcEndpoint.NotFound</code><message>gone</message></error></item></unsuccessful>`)
 			},
-			group: func(w http.ResponseWriter, c ec2Call) { writeEC2Error(w, 400, "InvalidGroup.NotFound", "gone") }},
+			group: func(w http.ResponseWriter, c fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 400, "InvalidGroup.NotFound", "gone")
+			}},
 		{name: "endpoint refused",
-			endpoint: func(w http.ResponseWriter, c ec2Call) {
-				writeXML(w, c.action, `<unsuccessful><item><resourceId>vpce-00000000000000001</resourceId><error><code>OperationNotPermitted</code><message>no</message></error></item></unsuccessful>`)
+			endpoint: func(w http.ResponseWriter, c fakeaws.Call) {
+				fakeaws.WriteEC2(w, c.Action, `<unsuccessful><item><resourceId>vpce-00000000000000001</resourceId><error><code>OperationNotPermitted</code><message>no</message></error></item></unsuccessful>`)
 			},
 			wantErr: "AWS refused to delete VPC endpoints in account 111111111111, us-east-1 (OperationNotPermitted): no."},
 		{name: "group still in use",
-			endpoint: func(w http.ResponseWriter, c ec2Call) { writeXML(w, c.action, "<unsuccessful/>") },
-			group: func(w http.ResponseWriter, c ec2Call) {
-				writeEC2Error(w, 400, "DependencyViolation", "resource sg-0000000000000000a has a dependent object")
+			endpoint: func(w http.ResponseWriter, c fakeaws.Call) { fakeaws.WriteEC2(w, c.Action, "<unsuccessful/>") },
+			group: func(w http.ResponseWriter, c fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 400, "DependencyViolation", "resource sg-0000000000000000a has a dependent object")
 			},
 			wantErr: "still in use while the endpoint's network interfaces go away"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newFakeEC2(t, func(w http.ResponseWriter, call ec2Call) {
-				switch call.action {
+			fake := fakeaws.New(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				switch call.Action {
 				case "DeleteVpcEndpoints":
 					tt.endpoint(w, call)
 				case "DescribeSecurityGroups":
-					writeXML(w, call.action, `<securityGroupInfo><item><groupId>sg-0000000000000000a</groupId><groupName>astrobot-PL-0007</groupName><vpcId>`+fakeClusterVPC+`</vpcId></item></securityGroupInfo>`)
+					fakeaws.WriteEC2(w, call.Action, `<securityGroupInfo><item><groupId>sg-0000000000000000a</groupId><groupName>astrobot-PL-0007</groupName><vpcId>`+fakeClusterVPC+`</vpcId></item></securityGroupInfo>`)
 				case "DeleteSecurityGroup":
 					tt.group(w, call)
 				default:
-					writeEC2Error(w, 400, "InvalidAction", "unexpected "+call.action)
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", "unexpected "+call.Action)
 				}
 			})
-			p := cloud.NewPrivateLinks(fakeConfig(fake.srv.URL, 1), cloud.PrivateLinkOptions{})
+			p := cloud.NewPrivateLinks(fake.RetryConfig(1), cloud.PrivateLinkOptions{})
 			err := p.DeleteEndpoint(context.Background(), plCluster(), "vpce-00000000000000001")
 			if err == nil {
 				err = p.DeleteGroup(context.Background(), plCluster(), plRequest("us-east-1"))

@@ -3,14 +3,11 @@ package cloud_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -32,7 +30,7 @@ import (
 // it models (a transit gateway of the cluster's own account stands in for the
 // customer's: moto shares none across accounts, has no RAM invitations and
 // makes attachments available at once), and against tgwFake, an in-process
-// AWS speaking EC2 Query (the fakeEC2 of aws_test.go) and RAM REST-JSON on one
+// AWS (a fakeaws.Server) speaking EC2 Query and RAM REST-JSON on one
 // endpoint, for the rest.
 
 const (
@@ -55,94 +53,33 @@ func tgwRequest(share string) astrobot.Request {
 	}}
 }
 
-// ramCall is one call to the RAM side of tgwFake.
-type ramCall struct {
-	op     string         // GetResourceShareInvitations, …
-	region string         // from the credential scope of the signature
-	body   map[string]any // the JSON request
-}
-
 // tgwFake is one AWS endpoint for the EC2 and RAM clients: EC2 Query calls
-// (form bodies) go to a fakeEC2, RAM REST-JSON calls (POST /<operation> with
-// a JSON body) to handleRAM.
-type tgwFake struct {
-	ec2 *fakeEC2
-	url string
-	mu  sync.Mutex
-	ram []ramCall
-}
+// go to one handler, RAM REST-JSON calls to another.
+type tgwFake struct{ *fakeaws.Server }
 
-// ramOps maps the paths of the RAM operations astrobot calls to their names.
-var ramOps = map[string]string{
-	"/getresourceshareinvitations":    "GetResourceShareInvitations",
-	"/listpendinginvitationresources": "ListPendingInvitationResources",
-	"/acceptresourceshareinvitation":  "AcceptResourceShareInvitation",
-}
-
-func newTGWFake(t *testing.T, handleEC2 func(http.ResponseWriter, ec2Call), handleRAM func(http.ResponseWriter, ramCall)) *tgwFake {
-	f := &tgwFake{ec2: newFakeEC2(t, handleEC2)}
-	target, err := url.Parse(f.ec2.srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-			proxy.ServeHTTP(w, r)
+func newTGWFake(t *testing.T, handleEC2 func(http.ResponseWriter, fakeaws.Call), handleRAM func(http.ResponseWriter, fakeaws.Call)) *tgwFake {
+	return &tgwFake{fakeaws.New(t, func(w http.ResponseWriter, c fakeaws.Call) {
+		if c.Protocol == fakeaws.RESTJSON {
+			handleRAM(w, c)
 			return
 		}
-		op, ok := ramOps[r.URL.Path]
-		if r.Method != http.MethodPost || !ok || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-			writeRAMError(w, 404, "UnknownOperationException", "the fake does not know "+r.Method+" "+r.URL.Path)
-			return
-		}
-		call := ramCall{op: op, body: map[string]any{}}
-		if err := json.NewDecoder(r.Body).Decode(&call.body); err != nil {
-			writeRAMError(w, 400, "SerializationException", err.Error())
-			return
-		}
-		if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
-			if parts := strings.Split(cred, "/"); len(parts) > 3 && parts[3] == "ram" {
-				call.region = parts[2]
-			}
-		}
-		f.mu.Lock()
-		f.ram = append(f.ram, call)
-		f.mu.Unlock()
-		handleRAM(w, call)
-	}))
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
-	return f
+		handleEC2(w, c)
+	}, fakeaws.RAMRoutes()...)}
 }
 
-// ramCalls returns the RAM calls of op, in order.
-func (f *tgwFake) ramCalls(op string) []ramCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []ramCall
-	for _, c := range f.ram {
-		if c.op == op {
-			out = append(out, c)
+// count returns how many calls of protocol the fake got.
+func (f *tgwFake) count(protocol fakeaws.Protocol) int {
+	n := 0
+	for _, c := range f.Calls() {
+		if c.Protocol == protocol {
+			n++
 		}
 	}
-	return out
+	return n
 }
 
 func (f *tgwFake) transitGateways(logs *bytes.Buffer, attempts int) *cloud.TransitGateways {
-	return cloud.NewTransitGateways(fakeConfig(f.url, attempts), cloud.TransitGatewayOptions{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-}
-
-func writeRAM(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeRAMError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Amzn-ErrorType", code)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+	return cloud.NewTransitGateways(f.RetryConfig(attempts), cloud.TransitGatewayOptions{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 }
 
 // ramInvitation is an invitation as RAM writes it.
@@ -164,12 +101,8 @@ type tgwAttachment struct {
 }
 
 func (a tgwAttachment) xml() string {
-	var tags strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(a.tags)) {
-		fmt.Fprintf(&tags, "<item><key>%s</key><value>%s</value></item>", k, a.tags[k])
-	}
 	return fmt.Sprintf(`<item><transitGatewayAttachmentId>%s</transitGatewayAttachmentId><transitGatewayId>%s</transitGatewayId><vpcId>%s</vpcId>
-<vpcOwnerId>%s</vpcOwnerId><state>%s</state><subnetIds><item>subnet-1</item></subnetIds><tagSet>%s</tagSet></item>`, a.id, a.tgw, a.vpc, fakeAccount, a.state, tags.String())
+<vpcOwnerId>%s</vpcOwnerId><state>%s</state><subnetIds><item>subnet-1</item></subnetIds>%s</item>`, a.id, a.tgw, a.vpc, fakeAccount, a.state, fakeaws.TagSet(a.tags))
 }
 
 func attachmentsXML(as ...tgwAttachment) string {
@@ -178,24 +111,6 @@ func attachmentsXML(as ...tgwAttachment) string {
 		b.WriteString(a.xml())
 	}
 	return "<transitGatewayVpcAttachments>" + b.String() + "</transitGatewayVpcAttachments>"
-}
-
-// tgwList returns the values of a flattened list parameter: Name.1, Name.2, …
-func tgwList(form url.Values, name string) []string {
-	var out []string
-	for i := 1; form.Has(fmt.Sprintf("%s.%d", name, i)); i++ {
-		out = append(out, form.Get(fmt.Sprintf("%s.%d", name, i)))
-	}
-	return out
-}
-
-// tgwFilters returns the filters of a describe call by name.
-func tgwFilters(form url.Values) map[string][]string {
-	out := map[string][]string{}
-	for i := 1; form.Has(fmt.Sprintf("Filter.%d.Name", i)); i++ {
-		out[form.Get(fmt.Sprintf("Filter.%d.Name", i))] = tgwList(form, fmt.Sprintf("Filter.%d.Value", i))
-	}
-	return out
 }
 
 func TestTransitGatewayShareFake(t *testing.T) {
@@ -281,12 +196,12 @@ func TestTransitGatewayShareFake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
 			accepted := false
-			fake := newTGWFake(t, func(w http.ResponseWriter, call ec2Call) {
-				if call.action != "DescribeTransitGateways" {
-					writeEC2Error(w, 400, "InvalidAction", call.action)
+			fake := newTGWFake(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				if call.Action != "DescribeTransitGateways" {
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", call.Action)
 					return
 				}
-				if got := tgwList(formOf(call), "TransitGatewayIds"); !slices.Equal(got, []string{tgwTGW}) {
+				if got := fakeaws.List(call.Form, "TransitGatewayIds"); !slices.Equal(got, []string{tgwTGW}) {
 					t.Errorf("DescribeTransitGateways asks for %v", got)
 				}
 				mu.Lock()
@@ -296,43 +211,43 @@ func TestTransitGatewayShareFake(t *testing.T) {
 				}
 				mu.Unlock()
 				if answer == "notfound" {
-					writeEC2Error(w, 400, "InvalidTransitGatewayID.NotFound", "Transit Gateway "+tgwTGW+" was deleted or does not exist.")
+					fakeaws.WriteEC2Error(w, 400, "InvalidTransitGatewayID.NotFound", "Transit Gateway "+tgwTGW+" was deleted or does not exist.")
 					return
 				}
 				if answer == "" {
 					answer = "<transitGatewaySet/>"
 				}
-				writeXML(w, call.action, answer)
-			}, func(w http.ResponseWriter, call ramCall) {
-				switch call.op {
+				fakeaws.WriteEC2(w, call.Action, answer)
+			}, func(w http.ResponseWriter, call fakeaws.Call) {
+				switch call.Action {
 				case "GetResourceShareInvitations":
-					if got, want := fmt.Sprint(call.body["resourceShareArns"]), fmt.Sprint([]any{tt.share}); tt.share != "" && got != want {
+					if got, want := fmt.Sprint(call.JSON["resourceShareArns"]), fmt.Sprint([]any{tt.share}); tt.share != "" && got != want {
 						t.Errorf("GetResourceShareInvitations asks for the shares %s, want %s", got, want)
 					}
-					if tt.share == "" && call.body["resourceShareArns"] != nil {
-						t.Errorf("GetResourceShareInvitations names shares: %v", call.body)
+					if tt.share == "" && call.JSON["resourceShareArns"] != nil {
+						t.Errorf("GetResourceShareInvitations names shares: %v", call.JSON)
 					}
-					writeRAM(w, map[string]any{"resourceShareInvitations": tt.invitations})
+					fakeaws.WriteJSON(w, map[string]any{"resourceShareInvitations": tt.invitations})
 				case "ListPendingInvitationResources":
-					inv, _ := call.body["resourceShareInvitationArn"].(string)
+					inv, _ := call.JSON["resourceShareInvitationArn"].(string)
 					var res []map[string]any
 					if tt.resources[inv] {
 						res = append(res, map[string]any{"arn": tgwARN, "type": "ec2:TransitGateway", "resourceShareArn": tgwShareARN, "status": "AVAILABLE"})
 					}
 					res = append(res, map[string]any{"arn": "arn:aws:ec2:eu-central-1:222222222222:subnet/subnet-0123456789abcdef0", "type": "ec2:Subnet"})
-					writeRAM(w, map[string]any{"resources": res})
+					fakeaws.WriteJSON(w, map[string]any{"resources": res})
 				case "AcceptResourceShareInvitation":
-					if call.body["resourceShareInvitationArn"] != tgwInvite || call.body["clientToken"] != "astrobot-TGW-0007-1" {
-						t.Errorf("AcceptResourceShareInvitation %v, want %s with the token astrobot-TGW-0007-1", call.body, tgwInvite)
+					if call.JSON["resourceShareInvitationArn"] != tgwInvite || call.JSON["clientToken"] != "astrobot-TGW-0007-1" {
+						t.Errorf("AcceptResourceShareInvitation %v, want %s with the token astrobot-TGW-0007-1", call.JSON, tgwInvite)
 					}
 					mu.Lock()
 					accepted = true
 					mu.Unlock()
 					if tt.acceptErr != "" {
-						writeRAMError(w, 400, tt.acceptErr, "no")
+						fakeaws.WriteJSONError(w, 400, tt.acceptErr, "no")
 						return
 					}
-					writeRAM(w, map[string]any{"resourceShareInvitation": ramInvitation(tgwInvite, tgwShareARN, tgwCustomer, "ACCEPTED", since)})
+					fakeaws.WriteJSON(w, map[string]any{"resourceShareInvitation": ramInvitation(tgwInvite, tgwShareARN, tgwCustomer, "ACCEPTED", since)})
 				}
 			})
 			var logs bytes.Buffer
@@ -347,19 +262,19 @@ func TestTransitGatewayShareFake(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" && tt.wantErr == "" {
 				t.Errorf("Share (-want +got):\n%s", diff)
 			}
-			if n := len(fake.ramCalls("AcceptResourceShareInvitation")); n != tt.accepts {
+			if n := len(fake.Calls("AcceptResourceShareInvitation")); n != tt.accepts {
 				t.Errorf("%d acceptances, want %d", n, tt.accepts)
 			}
-			if n := len(fake.ramCalls("ListPendingInvitationResources")); n != tt.lists {
+			if n := len(fake.Calls("ListPendingInvitationResources")); n != tt.lists {
 				t.Errorf("%d ListPendingInvitationResources calls, want %d", n, tt.lists)
 			}
-			gets := fake.ramCalls("GetResourceShareInvitations")
+			gets := fake.Calls("GetResourceShareInvitations")
 			if tt.noRAM && len(gets) > 0 || !tt.noRAM && len(gets) != 1 {
 				t.Errorf("%d GetResourceShareInvitations calls; want them only when the transit gateway is not visible", len(gets))
 			}
 			for _, c := range gets {
-				if c.region != fakeRegion {
-					t.Errorf("RAM asked in %q, want the cluster's region %s", c.region, fakeRegion)
+				if c.Region != fakeRegion {
+					t.Errorf("RAM asked in %q, want the cluster's region %s", c.Region, fakeRegion)
 				}
 			}
 		})
@@ -413,21 +328,21 @@ func TestTransitGatewayCreateFake(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newTGWFake(t, func(w http.ResponseWriter, call ec2Call) {
-				form := formOf(call)
-				switch call.action {
+			fake := newTGWFake(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				form := call.Form
+				switch call.Action {
 				case "DescribeTransitGatewayVpcAttachments":
-					if diff := cmp.Diff(map[string][]string{"vpc-id": {fakeClusterVPC}, "transit-gateway-id": {tgwTGW}}, tgwFilters(form)); diff != "" {
+					if diff := cmp.Diff(map[string][]string{"vpc-id": {fakeClusterVPC}, "transit-gateway-id": {tgwTGW}}, fakeaws.Filters(form)); diff != "" {
 						t.Errorf("DescribeTransitGatewayVpcAttachments filters (-want +got):\n%s", diff)
 					}
-					writeXML(w, call.action, attachmentsXML(tt.existing...))
+					fakeaws.WriteEC2(w, call.Action, attachmentsXML(tt.existing...))
 				case "DescribeSubnets":
-					if diff := cmp.Diff(map[string][]string{"vpc-id": {fakeClusterVPC}, "tag:astro:subnet": {"private"}}, tgwFilters(form)); diff != "" {
+					if diff := cmp.Diff(map[string][]string{"vpc-id": {fakeClusterVPC}, "tag:astro:subnet": {"private"}}, fakeaws.Filters(form)); diff != "" {
 						t.Errorf("DescribeSubnets filters (-want +got):\n%s", diff)
 					}
-					writeXML(w, call.action, "<subnetSet>"+tt.subnets+"</subnetSet>")
+					fakeaws.WriteEC2(w, call.Action, "<subnetSet>"+tt.subnets+"</subnetSet>")
 				case "CreateTransitGatewayVpcAttachment":
-					want := url.Values{"Action": {call.action}, "Version": {"2016-11-15"}, "TransitGatewayId": {tgwTGW}, "VpcId": {fakeClusterVPC},
+					want := url.Values{"Action": {call.Action}, "Version": {"2016-11-15"}, "TransitGatewayId": {tgwTGW}, "VpcId": {fakeClusterVPC},
 						"SubnetIds.1": {"subnet-0000000000000000b"}, "SubnetIds.2": {"subnet-0000000000000000a"},
 						"TagSpecifications.1.ResourceType": {"transit-gateway-attachment"},
 						"TagSpecifications.1.Tag.1.Key":    {"astrobot:request-id"}, "TagSpecifications.1.Tag.1.Value": {"TGW-0007"},
@@ -437,14 +352,16 @@ func TestTransitGatewayCreateFake(t *testing.T) {
 					if diff := cmp.Diff(want, form); diff != "" {
 						t.Errorf("CreateTransitGatewayVpcAttachment (-want +got):\n%s", diff)
 					}
-					writeXML(w, call.action, "<transitGatewayVpcAttachment>"+strings.TrimSuffix(strings.TrimPrefix(
+					fakeaws.WriteEC2(w, call.Action, "<transitGatewayVpcAttachment>"+strings.TrimSuffix(strings.TrimPrefix(
 						tgwAttachment{id: "tgw-attach-000000000000000aa", tgw: tgwTGW, vpc: fakeClusterVPC, state: "pendingAcceptance"}.xml(), "<item>"), "</item>")+"</transitGatewayVpcAttachment>")
 				case "DeleteTransitGatewayVpcAttachment":
-					writeXML(w, call.action, "<transitGatewayVpcAttachment><state>deleting</state></transitGatewayVpcAttachment>")
+					fakeaws.WriteEC2(w, call.Action, "<transitGatewayVpcAttachment><state>deleting</state></transitGatewayVpcAttachment>")
 				default:
-					writeEC2Error(w, 400, "InvalidAction", call.action)
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", call.Action)
 				}
-			}, func(w http.ResponseWriter, call ramCall) { writeRAMError(w, 400, "InvalidAction", call.op) })
+			}, func(w http.ResponseWriter, call fakeaws.Call) {
+				fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
+			})
 			var logs bytes.Buffer
 			tgw := cloud.TransitGateway{ID: tgwTGW, Owner: tgwCustomer, State: "available"}
 			got, err := fake.transitGateways(&logs, 1).Create(context.Background(), fakeCluster(), tgwRequest(""), tt.attempt, tgw)
@@ -463,12 +380,12 @@ func TestTransitGatewayCreateFake(t *testing.T) {
 			case got.ID != tt.want:
 				t.Errorf("Create returned %s, want %s", got.ID, tt.want)
 			}
-			if n := len(fake.ec2.calls("CreateTransitGatewayVpcAttachment")); n != tt.creates {
+			if n := len(fake.Calls("CreateTransitGatewayVpcAttachment")); n != tt.creates {
 				t.Errorf("%d creations, want %d", n, tt.creates)
 			}
 			var deleted []string
-			for _, c := range fake.ec2.calls("DeleteTransitGatewayVpcAttachment") {
-				deleted = append(deleted, formOf(c).Get("TransitGatewayAttachmentId"))
+			for _, c := range fake.Calls("DeleteTransitGatewayVpcAttachment") {
+				deleted = append(deleted, c.Form.Get("TransitGatewayAttachmentId"))
 			}
 			if !slices.Equal(deleted, tt.deletes) {
 				t.Errorf("deleted %v, want %v", deleted, tt.deletes)
@@ -481,13 +398,13 @@ func TestTransitGatewayDescribeFake(t *testing.T) {
 	known := map[string]string{"tgw-attach-000000000000000a1": "pendingAcceptance", "tgw-attach-000000000000000a2": "Available", "tgw-attach-000000000000000a3": "deleted"}
 	for _, refuses := range []bool{false, true} {
 		t.Run(fmt.Sprintf("AWS refuses unknown IDs %v", refuses), func(t *testing.T) {
-			fake := newTGWFake(t, func(w http.ResponseWriter, call ec2Call) {
-				form := formOf(call)
-				ids := tgwList(form, "TransitGatewayAttachmentIds")
+			fake := newTGWFake(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				form := call.Form
+				ids := fakeaws.List(form, "TransitGatewayAttachmentIds")
 				if len(ids) == 0 {
-					ids = tgwFilters(form)["transit-gateway-attachment-id"]
+					ids = fakeaws.Filters(form)["transit-gateway-attachment-id"]
 				} else if refuses {
-					writeEC2Error(w, 400, "InvalidTransitGatewayAttachmentID.NotFound", "Transit Gateway Attachment tgw-attach-000000000000000a4 not found")
+					fakeaws.WriteEC2Error(w, 400, "InvalidTransitGatewayAttachmentID.NotFound", "Transit Gateway Attachment tgw-attach-000000000000000a4 not found")
 					return
 				}
 				var as []tgwAttachment
@@ -496,8 +413,10 @@ func TestTransitGatewayDescribeFake(t *testing.T) {
 						as = append(as, tgwAttachment{id: id, tgw: tgwTGW, vpc: fakeClusterVPC, state: st})
 					}
 				}
-				writeXML(w, call.action, attachmentsXML(as...))
-			}, func(w http.ResponseWriter, call ramCall) { writeRAMError(w, 400, "InvalidAction", call.op) })
+				fakeaws.WriteEC2(w, call.Action, attachmentsXML(as...))
+			}, func(w http.ResponseWriter, call fakeaws.Call) {
+				fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
+			})
 			var logs bytes.Buffer
 			got, err := fake.transitGateways(&logs, 1).Describe(context.Background(), fakeAccount, fakeRegion,
 				[]string{"tgw-attach-000000000000000a2", "tgw-attach-000000000000000a1", "tgw-attach-000000000000000a4", "tgw-attach-000000000000000a3", "tgw-attach-000000000000000a1"})
@@ -513,31 +432,17 @@ func TestTransitGatewayDescribeFake(t *testing.T) {
 			if diff := cmp.Diff(want, states); diff != "" {
 				t.Errorf("states (-want +got):\n%s", diff)
 			}
-			calls := fake.ec2.calls("DescribeTransitGatewayVpcAttachments")
+			calls := fake.Calls("DescribeTransitGatewayVpcAttachments")
 			wantCalls := 1
 			if refuses {
 				wantCalls = 2
 			}
-			if len(calls) != wantCalls || !slices.Equal(tgwList(formOf(calls[0]), "TransitGatewayAttachmentIds"),
+			if len(calls) != wantCalls || !slices.Equal(fakeaws.List(calls[0].Form, "TransitGatewayAttachmentIds"),
 				[]string{"tgw-attach-000000000000000a1", "tgw-attach-000000000000000a2", "tgw-attach-000000000000000a3", "tgw-attach-000000000000000a4"}) {
-				t.Errorf("%d describe calls, the first for %v; want %d, the first by the four IDs", len(calls), formOf(calls[0]), wantCalls)
+				t.Errorf("%d describe calls, the first for %v; want %d, the first by the four IDs", len(calls), calls[0].Form, wantCalls)
 			}
 		})
 	}
-}
-
-// tgwRouteTableXML describes route table id of the fake cluster VPC with
-// routes CIDR → target (a tgw-, pcx- or igw- ID), after its local route.
-func tgwRouteTableXML(id string, routes map[string]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "<item><routeTableId>%s</routeTableId><vpcId>%s</vpcId><routeSet>", id, fakeClusterVPC)
-	b.WriteString("<item><destinationCidrBlock>10.9.0.0/16</destinationCidrBlock><gatewayId>local</gatewayId><state>active</state></item>")
-	for _, cidr := range slices.Sorted(maps.Keys(routes)) {
-		elem := map[string]string{"tgw-": "transitGatewayId", "pcx-": "vpcPeeringConnectionId", "igw-": "gatewayId"}[routes[cidr][:4]]
-		fmt.Fprintf(&b, "<item><destinationCidrBlock>%s</destinationCidrBlock><%s>%s</%s><state>active</state></item>", cidr, elem, routes[cidr], elem)
-	}
-	b.WriteString("</routeSet></item>")
-	return b.String()
 }
 
 func TestTransitGatewayConfigureFake(t *testing.T) {
@@ -566,9 +471,9 @@ func TestTransitGatewayConfigureFake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
 			appeared := false
-			fake := newTGWFake(t, func(w http.ResponseWriter, call ec2Call) {
-				form := formOf(call)
-				switch call.action {
+			fake := newTGWFake(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				form := call.Form
+				switch call.Action {
 				case "DescribeRouteTables":
 					var b strings.Builder
 					for _, id := range slices.Sorted(maps.Keys(tt.tables)) {
@@ -581,11 +486,11 @@ func TestTransitGatewayConfigureFake(t *testing.T) {
 							routes[tt.exists] = tgwTGW
 						}
 						mu.Unlock()
-						if ids := tgwList(form, "RouteTableId"); len(ids) == 0 || slices.Contains(ids, id) {
-							b.WriteString(tgwRouteTableXML(id, routes))
+						if ids := fakeaws.List(form, "RouteTableId"); len(ids) == 0 || slices.Contains(ids, id) {
+							b.WriteString(routeTableXML(id, routes))
 						}
 					}
-					writeXML(w, call.action, "<routeTableSet>"+b.String()+"</routeTableSet>")
+					fakeaws.WriteEC2(w, call.Action, "<routeTableSet>"+b.String()+"</routeTableSet>")
 				case "CreateRoute":
 					if form.Get("TransitGatewayId") != tgwTGW || form.Get("VpcPeeringConnectionId") != "" {
 						t.Errorf("CreateRoute %v, want a route to %s", form, tgwTGW)
@@ -594,14 +499,16 @@ func TestTransitGatewayConfigureFake(t *testing.T) {
 						mu.Lock()
 						appeared = true
 						mu.Unlock()
-						writeEC2Error(w, 400, "RouteAlreadyExists", "The route identified by "+tt.exists+" already exists.")
+						fakeaws.WriteEC2Error(w, 400, "RouteAlreadyExists", "The route identified by "+tt.exists+" already exists.")
 						return
 					}
-					writeXML(w, call.action, "<return>true</return>")
+					fakeaws.WriteEC2(w, call.Action, "<return>true</return>")
 				default:
-					writeEC2Error(w, 400, "InvalidAction", call.action)
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", call.Action)
 				}
-			}, func(w http.ResponseWriter, call ramCall) { writeRAMError(w, 400, "InvalidAction", call.op) })
+			}, func(w http.ResponseWriter, call fakeaws.Call) {
+				fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
+			})
 			var logs bytes.Buffer
 			r := tgwRequest("")
 			r.Resource = "tgw-attach-000000000000000aa"
@@ -610,7 +517,7 @@ func TestTransitGatewayConfigureFake(t *testing.T) {
 				if astrobot.ErrorCodeOf(err) != tt.code || !strings.Contains(astrobot.ErrorMessageOf(err), tt.wantErr) {
 					t.Fatalf("Configure = %v, want %s saying %q", err, tt.code, tt.wantErr)
 				}
-				if n := len(fake.ec2.calls("CreateRoute")); n != 0 {
+				if n := len(fake.Calls("CreateRoute")); n != 0 {
 					t.Errorf("%d routes added before the conflict was found", n)
 				}
 				return
@@ -619,8 +526,8 @@ func TestTransitGatewayConfigureFake(t *testing.T) {
 				t.Fatalf("Configure: %v\n%s", err, logs.String())
 			}
 			var got []string
-			for _, c := range fake.ec2.calls("CreateRoute") {
-				got = append(got, formOf(c).Get("RouteTableId")+" "+formOf(c).Get("DestinationCidrBlock"))
+			for _, c := range fake.Calls("CreateRoute") {
+				got = append(got, c.Form.Get("RouteTableId")+" "+c.Form.Get("DestinationCidrBlock"))
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("routes created %v, want %v", got, tt.want)
@@ -644,26 +551,28 @@ func TestTransitGatewayCleanupFake(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := newTGWFake(t, func(w http.ResponseWriter, call ec2Call) {
-				switch call.action {
+			fake := newTGWFake(t, func(w http.ResponseWriter, call fakeaws.Call) {
+				switch call.Action {
 				case "DescribeRouteTables":
-					writeXML(w, call.action, "<routeTableSet>"+
-						tgwRouteTableXML("rtb-1", map[string]string{"10.90.0.0/16": tgwTGW, "10.91.0.0/16": "pcx-000000000000000bb", "10.92.0.0/16": tgwTGW})+
-						tgwRouteTableXML("rtb-2", map[string]string{"10.91.0.0/16": tgwTGW})+"</routeTableSet>")
+					fakeaws.WriteEC2(w, call.Action, "<routeTableSet>"+
+						routeTableXML("rtb-1", map[string]string{"10.90.0.0/16": tgwTGW, "10.91.0.0/16": "pcx-000000000000000bb", "10.92.0.0/16": tgwTGW})+
+						routeTableXML("rtb-2", map[string]string{"10.91.0.0/16": tgwTGW})+"</routeTableSet>")
 				case "DeleteRoute":
-					writeXML(w, call.action, "<return>true</return>")
+					fakeaws.WriteEC2(w, call.Action, "<return>true</return>")
 				case "DeleteTransitGatewayVpcAttachment":
 					if tt.deleteErr != "" {
-						writeEC2Error(w, 400, tt.deleteErr, "no")
+						fakeaws.WriteEC2Error(w, 400, tt.deleteErr, "no")
 						return
 					}
-					writeXML(w, call.action, "<transitGatewayVpcAttachment><state>deleting</state></transitGatewayVpcAttachment>")
+					fakeaws.WriteEC2(w, call.Action, "<transitGatewayVpcAttachment><state>deleting</state></transitGatewayVpcAttachment>")
 				case "DescribeTransitGatewayVpcAttachments":
-					writeXML(w, call.action, attachmentsXML(tgwAttachment{id: att, tgw: tgwTGW, vpc: fakeClusterVPC, state: tt.state}))
+					fakeaws.WriteEC2(w, call.Action, attachmentsXML(tgwAttachment{id: att, tgw: tgwTGW, vpc: fakeClusterVPC, state: tt.state}))
 				default:
-					writeEC2Error(w, 400, "InvalidAction", call.action)
+					fakeaws.WriteEC2Error(w, 400, "InvalidAction", call.Action)
 				}
-			}, func(w http.ResponseWriter, call ramCall) { writeRAMError(w, 400, "InvalidAction", call.op) })
+			}, func(w http.ResponseWriter, call fakeaws.Call) {
+				fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
+			})
 			var logs bytes.Buffer
 			r := tgwRequest("")
 			r.Resource = att
@@ -672,13 +581,13 @@ func TestTransitGatewayCleanupFake(t *testing.T) {
 				t.Fatalf("Cleanup = %v, want an error %v", err, tt.wantErr)
 			}
 			var routes []string
-			for _, c := range fake.ec2.calls("DeleteRoute") {
-				routes = append(routes, formOf(c).Get("RouteTableId")+" "+formOf(c).Get("DestinationCidrBlock"))
+			for _, c := range fake.Calls("DeleteRoute") {
+				routes = append(routes, c.Form.Get("RouteTableId")+" "+c.Form.Get("DestinationCidrBlock"))
 			}
 			if want := []string{"rtb-1 10.90.0.0/16", "rtb-2 10.91.0.0/16"}; !slices.Equal(routes, want) {
 				t.Errorf("routes deleted %v, want only the request's CIDRs to the transit gateway: %v", routes, want)
 			}
-			if calls := fake.ec2.calls("DeleteTransitGatewayVpcAttachment"); len(calls) != 1 || formOf(calls[0]).Get("TransitGatewayAttachmentId") != att {
+			if calls := fake.Calls("DeleteTransitGatewayVpcAttachment"); len(calls) != 1 || calls[0].Form.Get("TransitGatewayAttachmentId") != att {
 				t.Errorf("DeleteTransitGatewayVpcAttachment calls: %d, want one for %s", len(calls), att)
 			}
 		})
@@ -695,15 +604,15 @@ func TestTransitGatewayAWSErrors(t *testing.T) {
 		return err
 	}
 	// invisible answers the describe calls with nothing and a subnet.
-	invisible := func(fail func(http.ResponseWriter, ec2Call)) func(http.ResponseWriter, ec2Call) {
-		return func(w http.ResponseWriter, call ec2Call) {
-			switch call.action {
+	invisible := func(fail func(http.ResponseWriter, fakeaws.Call)) func(http.ResponseWriter, fakeaws.Call) {
+		return func(w http.ResponseWriter, call fakeaws.Call) {
+			switch call.Action {
 			case "DescribeTransitGateways":
-				writeXML(w, call.action, "<transitGatewaySet/>")
+				fakeaws.WriteEC2(w, call.Action, "<transitGatewaySet/>")
 			case "DescribeTransitGatewayVpcAttachments":
-				writeXML(w, call.action, attachmentsXML())
+				fakeaws.WriteEC2(w, call.Action, attachmentsXML())
 			case "DescribeSubnets":
-				writeXML(w, call.action, `<subnetSet><item><subnetId>subnet-1</subnetId><vpcId>`+fakeClusterVPC+`</vpcId><availabilityZoneId>euc1-az1</availabilityZoneId>
+				fakeaws.WriteEC2(w, call.Action, `<subnetSet><item><subnetId>subnet-1</subnetId><vpcId>`+fakeClusterVPC+`</vpcId><availabilityZoneId>euc1-az1</availabilityZoneId>
 <tagSet><item><key>astro:subnet</key><value>private</value></item></tagSet></item></subnetSet>`)
 			default:
 				fail(w, call)
@@ -712,8 +621,8 @@ func TestTransitGatewayAWSErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name           string
-		ec2            func(http.ResponseWriter, ec2Call)
-		ram            func(http.ResponseWriter, ramCall)
+		ec2            func(http.ResponseWriter, fakeaws.Call)
+		ram            func(http.ResponseWriter, fakeaws.Call)
 		do             func(*cloud.TransitGateways) error
 		wantMsg        string
 		wantPermission bool
@@ -721,31 +630,33 @@ func TestTransitGatewayAWSErrors(t *testing.T) {
 		wantCalls      int // RAM calls, or EC2 calls when ram is nil
 	}{
 		{name: "invitations denied", ec2: invisible(nil), do: share,
-			ram: func(w http.ResponseWriter, _ ramCall) {
-				writeRAMError(w, 403, "AccessDeniedException", "User is not authorized to perform: ram:GetResourceShareInvitations")
+			ram: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteJSONError(w, 403, "AccessDeniedException", "User is not authorized to perform: ram:GetResourceShareInvitations")
 			},
 			wantMsg:        "astrobot may not look up resource share invitations in account 111111111111, eu-central-1 (AccessDeniedException): grant ram:GetResourceShareInvitations to the AWS identity astrobot uses there.",
 			wantPermission: true, wantCalls: 1},
 		{name: "invitations throttled", ec2: invisible(nil), do: share,
-			ram:     func(w http.ResponseWriter, _ ramCall) { writeRAMError(w, 400, "ThrottlingException", "Rate exceeded") },
+			ram: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteJSONError(w, 400, "ThrottlingException", "Rate exceeded")
+			},
 			wantMsg: "AWS is throttling astrobot in account 111111111111, eu-central-1 (ThrottlingException), so it could not look up resource share invitations; try again in a minute.",
 			// the SDK retries throttling: 3 attempts
 			wantThrottle: true, wantCalls: 3},
 		{name: "transit gateways denied", do: share,
-			ec2: func(w http.ResponseWriter, _ ec2Call) {
-				writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+			ec2: func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
 			},
 			wantMsg:        "astrobot may not look up transit gateways in account 111111111111, eu-central-1 (UnauthorizedOperation): grant ec2:DescribeTransitGateways to the AWS identity astrobot uses there.",
 			wantPermission: true, wantCalls: 1},
 		{name: "attaching denied", do: create,
-			ec2: invisible(func(w http.ResponseWriter, _ ec2Call) {
-				writeEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+			ec2: invisible(func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.")
 			}),
 			wantMsg:        "astrobot may not create transit gateway VPC attachments in account 111111111111, eu-central-1 (UnauthorizedOperation): grant ec2:CreateTransitGatewayVpcAttachment and ec2:CreateTags to the AWS identity astrobot uses there.",
 			wantPermission: true, wantCalls: 3},
 		{name: "attaching throttled", do: create,
-			ec2: invisible(func(w http.ResponseWriter, _ ec2Call) {
-				writeEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
+			ec2: invisible(func(w http.ResponseWriter, _ fakeaws.Call) {
+				fakeaws.WriteEC2Error(w, 503, "RequestLimitExceeded", "Request limit exceeded.")
 			}),
 			wantMsg: "AWS is throttling astrobot in account 111111111111, eu-central-1 (RequestLimitExceeded), so it could not create transit gateway VPC attachments; try again in a minute.",
 			// two describes, then three attempts
@@ -755,7 +666,9 @@ func TestTransitGatewayAWSErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ram := tt.ram
 			if ram == nil {
-				ram = func(w http.ResponseWriter, call ramCall) { writeRAMError(w, 400, "InvalidAction", call.op) }
+				ram = func(w http.ResponseWriter, call fakeaws.Call) {
+					fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
+				}
 			}
 			fake := newTGWFake(t, tt.ec2, ram)
 			var logs bytes.Buffer
@@ -775,11 +688,9 @@ func TestTransitGatewayAWSErrors(t *testing.T) {
 			if entries := logEntries(t, &logs); len(entries) != 1 || entries[0]["account"] != fakeAccount || entries[0]["region"] != fakeRegion {
 				t.Errorf("log entries %v, want one naming the account and region", entries)
 			}
-			n := callCount(fake.ec2)
+			n := fake.count(fakeaws.Query)
 			if tt.ram != nil {
-				fake.mu.Lock()
-				n = len(fake.ram)
-				fake.mu.Unlock()
+				n = fake.count(fakeaws.RESTJSON)
 			}
 			if n != tt.wantCalls {
 				t.Errorf("AWS got %d calls, want %d", n, tt.wantCalls)
