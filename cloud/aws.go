@@ -29,7 +29,10 @@ const (
 	maxConcurrentLookups = 8
 	// pageSize is the MaxResults of every describe call (AWS allows 5 to 1000).
 	pageSize = 1000
-	// maxFilterValues bounds the VPC IDs of one DescribeNatGateways filter.
+	// maxIDsPerCall bounds the resource IDs of one describe call by ID.
+	maxIDsPerCall = 1000
+	// maxFilterValues bounds the values of one describe filter: VPC IDs of
+	// DescribeNatGateways, resource IDs of describeIDs.
 	maxFilterValues = 200
 	// defaultAccount names, in logs, the account of the default credentials.
 	defaultAccount = "default credentials"
@@ -280,4 +283,64 @@ func natIPs(ctx context.Context, client *ec2.Client, clusters []astrobot.Cluster
 		slices.SortFunc(list, netip.Addr.Compare)
 	}
 	return ips, nil
+}
+
+// lookup is how describeIDs looks up one kind of AWS resource, T, by ID.
+type lookup[T any] struct {
+	// byID describes the resources of at most maxIDsPerCall IDs.
+	byID func(ctx context.Context, ids []string) ([]T, error)
+	// byFilter describes the resources of a filter on at most
+	// maxFilterValues IDs.
+	byFilter func(ctx context.Context, ids []string) ([]T, error)
+	// notFound reports whether an error of byID is AWS refusing the whole
+	// call because it no longer knows one of the IDs.
+	notFound func(error) bool
+	// id returns the ID of a resource.
+	id func(T) string
+	// gone is what describeIDs says of the resource id that AWS no longer
+	// knows.
+	gone func(id string) T
+}
+
+// describeIDs returns the resources ids, keyed by ID, with one call of
+// l.byID per maxIDsPerCall IDs. When AWS refuses such a call because it no
+// longer knows one of its IDs, describeIDs asks again with l.byFilter, which
+// AWS answers with the resources it still knows. A resource AWS does not
+// answer with comes back as l.gone says; one it answers with but that was not
+// asked for is left out. Duplicate and empty IDs are ignored.
+func describeIDs[T any](ctx context.Context, ids []string, l lookup[T]) (map[string]T, error) {
+	ids = uniqueIDs(ids)
+	out := make(map[string]T, len(ids))
+	for chunk := range slices.Chunk(ids, maxIDsPerCall) {
+		items, err := l.byID(ctx, chunk)
+		if l.notFound(err) {
+			items, err = nil, nil
+			for part := range slices.Chunk(chunk, maxFilterValues) {
+				var got []T
+				if got, err = l.byFilter(ctx, part); err != nil {
+					break
+				}
+				items = append(items, got...)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, item := range items {
+			if id := l.id(item); slices.Contains(chunk, id) {
+				out[id] = item
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			out[id] = l.gone(id)
+		}
+	}
+	return out, nil
+}
+
+// uniqueIDs returns ids sorted, without duplicates and without "".
+func uniqueIDs(ids []string) []string {
+	return slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(ids))), func(id string) bool { return id == "" })
 }

@@ -54,8 +54,6 @@ const (
 )
 
 const (
-	// maxIDsPerCall bounds the peering connection IDs of one describe call.
-	maxIDsPerCall = 1000
 	// pendingLifetime is how long AWS keeps a peering connection waiting for
 	// acceptance before it expires. It cannot be changed.
 	pendingLifetime = 7 * 24 * time.Hour
@@ -256,62 +254,41 @@ func (p *Peerings) peering(c types.VpcPeeringConnection) Peering {
 // answers with the connections it still knows.
 func (p *Peerings) Describe(ctx context.Context, account, region string, ids []string) (map[string]Peering, error) {
 	tg := p.target(account, region)
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	if len(ids) > 0 && ids[0] == "" {
-		ids = ids[1:]
-	}
-	out := make(map[string]Peering, len(ids))
-	for chunk := range slices.Chunk(ids, maxIDsPerCall) {
-		conns, err := describeByID(ctx, tg.client, chunk)
-		if isNotFound(err) {
-			conns, err = describeByFilter(ctx, tg.client, chunk)
-		}
-		if err != nil {
-			return nil, p.fail(ctx, tg, "look up peering connections", err, "pcx_count", len(ids))
-		}
-		for _, c := range conns {
-			if pc := p.peering(c); slices.Contains(chunk, pc.ID) {
-				out[pc.ID] = pc
-			}
-		}
-	}
-	for _, id := range ids {
-		if _, ok := out[id]; !ok {
-			out[id] = Peering{ID: id, Status: PeeringDeleted, Message: "AWS no longer knows this peering connection."}
-		}
+	out, err := describeIDs(ctx, ids, lookup[Peering]{
+		byID: func(ctx context.Context, ids []string) ([]Peering, error) {
+			return p.describe(ctx, tg.client, "by ID", &ec2.DescribeVpcPeeringConnectionsInput{VpcPeeringConnectionIds: ids})
+		},
+		byFilter: func(ctx context.Context, ids []string) ([]Peering, error) {
+			return p.describe(ctx, tg.client, "by filter", &ec2.DescribeVpcPeeringConnectionsInput{
+				Filters: []types.Filter{{Name: aws.String("vpc-peering-connection-id"), Values: ids}}, MaxResults: aws.Int32(pageSize)})
+		},
+		notFound: isNotFound,
+		id:       func(pc Peering) string { return pc.ID },
+		gone: func(id string) Peering {
+			return Peering{ID: id, Status: PeeringDeleted, Message: "AWS no longer knows this peering connection."}
+		},
+	})
+	if err != nil {
+		return nil, p.fail(ctx, tg, "look up peering connections", err, "pcx_count", len(uniqueIDs(ids)))
 	}
 	return out, nil
 }
 
-func describeByID(ctx context.Context, client *ec2.Client, ids []string) ([]types.VpcPeeringConnection, error) {
-	var conns []types.VpcPeeringConnection
-	pages := ec2.NewDescribeVpcPeeringConnectionsPaginator(client, &ec2.DescribeVpcPeeringConnectionsInput{VpcPeeringConnectionIds: ids})
+// describe returns the peering connections DescribeVpcPeeringConnections
+// answers in with, every page. how names the way it asks, in errors: "by ID".
+func (p *Peerings) describe(ctx context.Context, client *ec2.Client, how string, in *ec2.DescribeVpcPeeringConnectionsInput) ([]Peering, error) {
+	var out []Peering
+	pages := ec2.NewDescribeVpcPeeringConnectionsPaginator(client, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("describe VPC peering connections by ID: %w", err)
+			return nil, fmt.Errorf("describe VPC peering connections %s: %w", how, err)
 		}
-		conns = append(conns, page.VpcPeeringConnections...)
-	}
-	return conns, nil
-}
-
-func describeByFilter(ctx context.Context, client *ec2.Client, ids []string) ([]types.VpcPeeringConnection, error) {
-	var conns []types.VpcPeeringConnection
-	for chunk := range slices.Chunk(ids, maxFilterValues) {
-		pages := ec2.NewDescribeVpcPeeringConnectionsPaginator(client, &ec2.DescribeVpcPeeringConnectionsInput{
-			Filters:    []types.Filter{{Name: aws.String("vpc-peering-connection-id"), Values: chunk}},
-			MaxResults: aws.Int32(pageSize),
-		})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("describe VPC peering connections by filter: %w", err)
-			}
-			conns = append(conns, page.VpcPeeringConnections...)
+		for _, c := range page.VpcPeeringConnections {
+			out = append(out, p.peering(c))
 		}
 	}
-	return conns, nil
+	return out, nil
 }
 
 // Configure does the Astro side of the active peering connection

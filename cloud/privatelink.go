@@ -499,50 +499,44 @@ func endpoint(e types.VpcEndpoint) Endpoint {
 // still knows.
 func (p *PrivateLinks) Describe(ctx context.Context, account, region string, ids []string) (map[string]Endpoint, error) {
 	tg := target{account: account, region: region, client: p.clients.EC2(account, region)}
-	ids = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(ids))), func(id string) bool { return id == "" })
-	out := make(map[string]Endpoint, len(ids))
-	for chunk := range slices.Chunk(ids, maxIDsPerCall) {
-		eps, err := describeEndpoints(ctx, tg.client, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: chunk})
-		if apiErr, ok := errors.AsType[smithy.APIError](err); ok && endpointNotFound(apiErr.ErrorCode()) {
-			eps = nil
-			for part := range slices.Chunk(chunk, maxFilterValues) {
-				got, ferr := describeEndpoints(ctx, tg.client, &ec2.DescribeVpcEndpointsInput{
-					Filters: []types.Filter{{Name: aws.String("vpc-endpoint-id"), Values: part}}, MaxResults: aws.Int32(pageSize)})
-				if ferr != nil {
-					err = ferr
-					break
-				}
-				eps, err = append(eps, got...), nil
-			}
-		}
-		if err != nil {
-			return nil, p.fail(ctx, tg, "look up VPC endpoints", err, "vpce_count", len(ids))
-		}
-		for _, e := range eps {
-			if ep := endpoint(e); slices.Contains(chunk, ep.ID) {
-				out[ep.ID] = ep
-			}
-		}
-	}
-	for _, id := range ids {
-		if _, ok := out[id]; !ok {
-			out[id] = Endpoint{ID: id, State: EndpointDeleted, Message: "AWS no longer knows this endpoint."}
-		}
+	out, err := describeIDs(ctx, ids, lookup[Endpoint]{
+		byID: func(ctx context.Context, ids []string) ([]Endpoint, error) {
+			return describeEndpoints(ctx, tg.client, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: ids})
+		},
+		byFilter: func(ctx context.Context, ids []string) ([]Endpoint, error) {
+			return describeEndpoints(ctx, tg.client, &ec2.DescribeVpcEndpointsInput{
+				Filters: []types.Filter{{Name: aws.String("vpc-endpoint-id"), Values: ids}}, MaxResults: aws.Int32(pageSize)})
+		},
+		notFound: func(err error) bool {
+			apiErr, ok := errors.AsType[smithy.APIError](err)
+			return ok && endpointNotFound(apiErr.ErrorCode())
+		},
+		id: func(ep Endpoint) string { return ep.ID },
+		gone: func(id string) Endpoint {
+			return Endpoint{ID: id, State: EndpointDeleted, Message: "AWS no longer knows this endpoint."}
+		},
+	})
+	if err != nil {
+		return nil, p.fail(ctx, tg, "look up VPC endpoints", err, "vpce_count", len(uniqueIDs(ids)))
 	}
 	return out, nil
 }
 
-func describeEndpoints(ctx context.Context, client *ec2.Client, in *ec2.DescribeVpcEndpointsInput) ([]types.VpcEndpoint, error) {
-	var eps []types.VpcEndpoint
+// describeEndpoints returns the endpoints DescribeVpcEndpoints answers in
+// with, every page.
+func describeEndpoints(ctx context.Context, client *ec2.Client, in *ec2.DescribeVpcEndpointsInput) ([]Endpoint, error) {
+	var out []Endpoint
 	pages := ec2.NewDescribeVpcEndpointsPaginator(client, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("describe VPC endpoints: %w", err)
 		}
-		eps = append(eps, page.VpcEndpoints...)
+		for _, e := range page.VpcEndpoints {
+			out = append(out, endpoint(e))
+		}
 	}
-	return eps, nil
+	return out, nil
 }
 
 // EnablePrivateDNS turns on private DNS for the endpoint id in the cluster

@@ -522,35 +522,20 @@ func describeAttachments(ctx context.Context, client *ec2.Client, in *ec2.Descri
 // AWS answers with the attachments it still knows.
 func (t *TransitGateways) Describe(ctx context.Context, account, region string, ids []string) (map[string]Attachment, error) {
 	tg := target{account: account, region: region, client: t.clients.EC2(account, region)}
-	ids = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(ids))), func(id string) bool { return id == "" })
-	out := make(map[string]Attachment, len(ids))
-	for chunk := range slices.Chunk(ids, maxIDsPerCall) {
-		as, err := describeAttachments(ctx, tg.client, &ec2.DescribeTransitGatewayVpcAttachmentsInput{TransitGatewayAttachmentIds: chunk})
-		if isCode(err, "InvalidTransitGatewayAttachmentID.NotFound") {
-			as = nil
-			for part := range slices.Chunk(chunk, maxFilterValues) {
-				got, ferr := describeAttachments(ctx, tg.client, &ec2.DescribeTransitGatewayVpcAttachmentsInput{
-					Filters: []types.Filter{{Name: aws.String("transit-gateway-attachment-id"), Values: part}}, MaxResults: aws.Int32(pageSize)})
-				if ferr != nil {
-					err = ferr
-					break
-				}
-				as, err = append(as, got...), nil
-			}
-		}
-		if err != nil {
-			return nil, t.fail(ctx, tg, "look up transit gateway attachments", err, "attachment_count", len(ids))
-		}
-		for _, a := range as {
-			if slices.Contains(chunk, a.ID) {
-				out[a.ID] = a
-			}
-		}
-	}
-	for _, id := range ids {
-		if _, ok := out[id]; !ok {
-			out[id] = Attachment{ID: id, State: AttachmentDeleted}
-		}
+	out, err := describeIDs(ctx, ids, lookup[Attachment]{
+		byID: func(ctx context.Context, ids []string) ([]Attachment, error) {
+			return describeAttachments(ctx, tg.client, &ec2.DescribeTransitGatewayVpcAttachmentsInput{TransitGatewayAttachmentIds: ids})
+		},
+		byFilter: func(ctx context.Context, ids []string) ([]Attachment, error) {
+			return describeAttachments(ctx, tg.client, &ec2.DescribeTransitGatewayVpcAttachmentsInput{
+				Filters: []types.Filter{{Name: aws.String("transit-gateway-attachment-id"), Values: ids}}, MaxResults: aws.Int32(pageSize)})
+		},
+		notFound: func(err error) bool { return isCode(err, "InvalidTransitGatewayAttachmentID.NotFound") },
+		id:       func(a Attachment) string { return a.ID },
+		gone:     func(id string) Attachment { return Attachment{ID: id, State: AttachmentDeleted} },
+	})
+	if err != nil {
+		return nil, t.fail(ctx, tg, "look up transit gateway attachments", err, "attachment_count", len(uniqueIDs(ids)))
 	}
 	return out, nil
 }
