@@ -3,10 +3,8 @@ package bot
 import (
 	"encoding/xml"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,39 +12,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 )
 
 // The private DNS zone tests run the watcher with the hosted zone
-// provisioner and the real cloud.Zones against zoneAWS, an in-process AWS
-// speaking Route 53's REST-XML protocol (and EC2's Query protocol for the
+// provisioner and the real cloud.Zones against zoneAWS, an in-process AWS on
+// a fakeaws.Server speaking Route 53's REST-XML protocol (and EC2's Query protocol for the
 // VPC's DNS attributes), for the cross-account states moto does not model:
 // the authorization, a change that stays PENDING, refusals.
 
-// zoneAWS is an in-process Route 53 that keeps hosted zones, the
-// authorizations of their owners and the changes of associations, as AWS
-// documents them: the VPC's owner (every caller) associates another
+// zoneAWS is an in-process Route 53 (a fakeaws.Server) that keeps hosted
+// zones, the authorizations of their owners and the changes of associations,
+// as AWS documents them: the VPC's owner (every caller) associates another
 // account's zone only once that account has authorized it, a VPC has one
 // zone per domain name, and a private zone keeps its last VPC. It answers
-// DescribeVpcAttribute too. Tests change it through its fields under mu.
+// DescribeVpcAttribute too. Tests change it through its fields under mu, and
+// make calls fail with Fail.
 type zoneAWS struct {
-	srv *httptest.Server
+	*fakeaws.Server
 
 	mu         sync.Mutex
-	calls      []zoneCall
 	zones      map[string]*fakeZone // by ID
 	authorized map[string]bool      // "zone vpc region"
 	changes    map[string]int       // change ID → GetChange answers still PENDING
 	pending    int                  // how many GetChange answers a new change stays PENDING
 	noDNS      map[string][]string  // VPC → attributes that are off
-	fail       map[string]zoneFailure
-	pageSize   int    // of ListHostedZonesByVPC
-	onAssoc    func() // called as an association is made, outside mu
+	pageSize   int                  // of ListHostedZonesByVPC
+	onAssoc    func()               // called as an association is made, outside mu
 	next       int
 }
 
@@ -60,30 +56,11 @@ type fakeZone struct {
 // zoneCall is one call: the operation, and the zone, VPC and region it names.
 type zoneCall struct{ op, zone, vpc, region string }
 
-// zoneFailure makes an operation fail, times times (0: for ever).
-type zoneFailure struct {
-	status    int
-	code, msg string
-	times     int
-}
-
 func newZoneAWS(t *testing.T) *zoneAWS {
 	f := &zoneAWS{zones: map[string]*fakeZone{}, authorized: map[string]bool{}, changes: map[string]int{},
-		noDNS: map[string][]string{}, fail: map[string]zoneFailure{}, pageSize: 100}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+		noDNS: map[string][]string{}, pageSize: 100}
+	f.Server = fakeaws.New(t, f.serve, fakeaws.Route53Routes()...)
 	return f
-}
-
-// config is the SDK configuration of the clients of f: no retries, so that
-// every refusal reaches the provisioner.
-func (f *zoneAWS) config() aws.Config {
-	return aws.Config{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(f.srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
-	}
 }
 
 // zone makes a private zone of owner, associated with the owner's own VPC.
@@ -98,18 +75,6 @@ func (f *zoneAWS) authorize(zone, vpc, region string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.authorized[zone+" "+vpc+" "+region] = true
-}
-
-// failing makes op fail with an AWS error, times times (0: for ever; -1:
-// no more).
-func (f *zoneAWS) failing(op string, status int, code, msg string, times int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if times < 0 {
-		delete(f.fail, op)
-		return
-	}
-	f.fail[op] = zoneFailure{status: status, code: code, msg: msg, times: times}
 }
 
 // dnsOff turns the DNS attributes attrs of vpc off.
@@ -129,28 +94,12 @@ func (f *zoneAWS) vpcsOf(zone string) []string {
 	return nil
 }
 
-// count returns how many calls of op were made.
-func (f *zoneAWS) count(op string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.calls {
-		if c.op == op {
-			n++
-		}
-	}
-	return n
-}
-
 // callsOf returns the calls of op, in order.
 func (f *zoneAWS) callsOf(op string) []zoneCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var out []zoneCall
-	for _, c := range f.calls {
-		if c.op == op {
-			out = append(out, c)
-		}
+	for _, c := range f.Calls(op) {
+		zc, _ := zoneCallOf(c)
+		out = append(out, zc)
 	}
 	return out
 }
@@ -166,54 +115,38 @@ type vpcBody struct {
 	} `xml:"VPC"`
 }
 
-const route53NS = "https://route53.amazonaws.com/doc/2013-04-01/"
+// zoneCallOf returns what c names; the error says that the body of an
+// association or disassociation is not its request.
+func zoneCallOf(c fakeaws.Call) (zoneCall, error) {
+	call := zoneCall{op: c.Action, zone: c.PathValues["Id"]}
+	switch c.Action {
+	case "DescribeVpcAttribute":
+		call.vpc = c.Form.Get("VpcId")
+	case "ListHostedZonesByVPC":
+		call.vpc, call.region = c.URLQuery.Get("vpcid"), c.URLQuery.Get("vpcregion")
+	case "AssociateVPCWithHostedZone", "DisassociateVPCFromHostedZone":
+		var body vpcBody
+		if err := xml.Unmarshal(c.Body, &body); err != nil || body.XMLName.Space != fakeaws.Route53Namespace || body.XMLName.Local != c.Action+"Request" {
+			return call, fmt.Errorf("bad body %q: %v", c.Body, err)
+		}
+		call.vpc, call.region = body.VPC.ID, body.VPC.Region
+	}
+	return call, nil
+}
 
-func (f *zoneAWS) serve(w http.ResponseWriter, r *http.Request) {
-	path, ok := strings.CutPrefix(r.URL.Path, "/2013-04-01/")
-	if !ok {
-		f.serveEC2(w, r)
+func (f *zoneAWS) serve(w http.ResponseWriter, c fakeaws.Call) {
+	if c.Protocol == fakeaws.Query {
+		f.serveEC2(w, c)
 		return
 	}
-	var (
-		op, zone string
-		body     vpcBody
-	)
-	switch rest, isZone := strings.CutPrefix(path, "hostedzone/"); {
-	case isZone && r.Method == http.MethodPost && strings.HasSuffix(rest, "/associatevpc"):
-		op, zone = "AssociateVPCWithHostedZone", strings.TrimSuffix(rest, "/associatevpc")
-	case isZone && r.Method == http.MethodPost && strings.HasSuffix(rest, "/disassociatevpc"):
-		op, zone = "DisassociateVPCFromHostedZone", strings.TrimSuffix(rest, "/disassociatevpc")
-	case path == "hostedzonesbyvpc" && r.Method == http.MethodGet:
-		op = "ListHostedZonesByVPC"
-		body.VPC.ID, body.VPC.Region = r.URL.Query().Get("vpcid"), r.URL.Query().Get("vpcregion")
-	case strings.HasPrefix(path, "change/") && r.Method == http.MethodGet:
-		op, zone = "GetChange", strings.TrimPrefix(path, "change/")
-	default:
-		http.Error(w, "no such operation: "+r.Method+" "+r.URL.Path, http.StatusNotFound)
+	call, err := zoneCallOf(c)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if r.Method == http.MethodPost {
-		raw, _ := io.ReadAll(r.Body)
-		if err := xml.Unmarshal(raw, &body); err != nil || body.XMLName.Space != route53NS || body.XMLName.Local != op+"Request" {
-			http.Error(w, fmt.Sprintf("bad body %q: %v", raw, err), http.StatusBadRequest)
-			return
-		}
-	}
+	op := c.Action
 	f.mu.Lock()
-	f.calls = append(f.calls, zoneCall{op: op, zone: zone, vpc: body.VPC.ID, region: body.VPC.Region})
-	if fl, ok := f.fail[op]; ok {
-		if fl.times > 0 {
-			if fl.times--; fl.times == 0 {
-				delete(f.fail, op)
-			} else {
-				f.fail[op] = fl
-			}
-		}
-		f.mu.Unlock()
-		route53Error(w, fl.status, fl.code, fl.msg)
-		return
-	}
-	vpc := body.VPC.ID + " " + body.VPC.Region
+	vpc := call.vpc + " " + call.region
 	switch op {
 	case "ListHostedZonesByVPC":
 		var ids []string
@@ -223,7 +156,7 @@ func (f *zoneAWS) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		slices.Sort(ids)
-		from, _ := strconv.Atoi(r.URL.Query().Get("nexttoken"))
+		from, _ := strconv.Atoi(c.URLQuery.Get("nexttoken"))
 		var b strings.Builder
 		for _, id := range ids[min(from, len(ids)):min(from+f.pageSize, len(ids))] {
 			fmt.Fprintf(&b, "<HostedZoneSummary><HostedZoneId>%s</HostedZoneId><Name>%s</Name><Owner><OwningAccount>%s</OwningAccount></Owner></HostedZoneSummary>",
@@ -234,36 +167,36 @@ func (f *zoneAWS) serve(w http.ResponseWriter, r *http.Request) {
 			next = fmt.Sprintf("<NextToken>%d</NextToken>", from+f.pageSize)
 		}
 		f.mu.Unlock()
-		route53XML(w, op, fmt.Sprintf("<HostedZoneSummaries>%s</HostedZoneSummaries><MaxItems>%d</MaxItems>%s", b.String(), f.pageSize, next))
+		fakeaws.WriteRESTXML(w, fakeaws.Route53Namespace, op, fmt.Sprintf("<HostedZoneSummaries>%s</HostedZoneSummaries><MaxItems>%d</MaxItems>%s", b.String(), f.pageSize, next))
 	case "GetChange":
-		left, ok := f.changes[zone]
+		left, ok := f.changes[call.zone]
 		if !ok {
 			f.mu.Unlock()
-			route53Error(w, http.StatusNotFound, "NoSuchChange", "A change with the specified change ID does not exist.")
+			c.WriteError(w, http.StatusNotFound, "NoSuchChange", "A change with the specified change ID does not exist.")
 			return
 		}
 		status := "INSYNC"
 		if left > 0 {
-			status, f.changes[zone] = "PENDING", left-1
+			status, f.changes[call.zone] = "PENDING", left-1
 		}
 		f.mu.Unlock()
-		route53XML(w, op, changeInfo(zone, status))
+		fakeaws.WriteRESTXML(w, fakeaws.Route53Namespace, op, changeInfo(call.zone, status))
 	case "AssociateVPCWithHostedZone":
-		z, ok := f.zones[zone]
+		z, ok := f.zones[call.zone]
 		switch {
 		case !ok:
 			f.mu.Unlock()
-			route53Error(w, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found with ID: "+zone)
+			c.WriteError(w, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found with ID: "+call.zone)
 			return
-		case !f.authorized[zone+" "+vpc]:
+		case !f.authorized[call.zone+" "+vpc]:
 			f.mu.Unlock()
-			route53Error(w, http.StatusUnauthorized, "NotAuthorizedException", "The VPC: "+body.VPC.ID+" in region: "+body.VPC.Region+" has not authorized to associate with your hosted zone.")
+			c.WriteError(w, http.StatusUnauthorized, "NotAuthorizedException", "The VPC: "+call.vpc+" in region: "+call.region+" has not authorized to associate with your hosted zone.")
 			return
 		}
 		for id, other := range f.zones {
 			if other.name == z.name && slices.Contains(other.vpcs, vpc) {
 				f.mu.Unlock()
-				route53Error(w, http.StatusBadRequest, "ConflictingDomainExists", fmt.Sprintf("The VPC %s in %s region has already been associated with the hosted zone %s with the same domain name.", body.VPC.ID, body.VPC.Region, id))
+				c.WriteError(w, http.StatusBadRequest, "ConflictingDomainExists", fmt.Sprintf("The VPC %s in %s region has already been associated with the hosted zone %s with the same domain name.", call.vpc, call.region, id))
 				return
 			}
 		}
@@ -280,61 +213,46 @@ func (f *zoneAWS) serve(w http.ResponseWriter, r *http.Request) {
 		if hook != nil {
 			hook()
 		}
-		route53XML(w, op, changeInfo(id, status))
+		fakeaws.WriteRESTXML(w, fakeaws.Route53Namespace, op, changeInfo(id, status))
 	case "DisassociateVPCFromHostedZone":
-		z, ok := f.zones[zone]
+		z, ok := f.zones[call.zone]
 		switch {
 		case !ok:
 			f.mu.Unlock()
-			route53Error(w, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found with ID: "+zone)
+			c.WriteError(w, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found with ID: "+call.zone)
 			return
 		case !slices.Contains(z.vpcs, vpc):
 			f.mu.Unlock()
-			route53Error(w, http.StatusNotFound, "VPCAssociationNotFound", "The specified VPC and hosted zone are not currently associated.")
+			c.WriteError(w, http.StatusNotFound, "VPCAssociationNotFound", "The specified VPC and hosted zone are not currently associated.")
 			return
 		case len(z.vpcs) == 1:
 			f.mu.Unlock()
-			route53Error(w, http.StatusBadRequest, "LastVPCAssociation", "The VPC that you're trying to disassociate from the private hosted zone is the last VPC that is associated with the hosted zone.")
+			c.WriteError(w, http.StatusBadRequest, "LastVPCAssociation", "The VPC that you're trying to disassociate from the private hosted zone is the last VPC that is associated with the hosted zone.")
 			return
 		}
 		z.vpcs = slices.DeleteFunc(z.vpcs, func(v string) bool { return v == vpc })
 		f.next++
 		id := fmt.Sprintf("C%04dDISSOC", f.next)
 		f.mu.Unlock()
-		route53XML(w, op, changeInfo(id, "PENDING"))
+		fakeaws.WriteRESTXML(w, fakeaws.Route53Namespace, op, changeInfo(id, "PENDING"))
 	}
 }
 
 // serveEC2 answers DescribeVpcAttribute in the EC2 Query protocol.
-func (f *zoneAWS) serveEC2(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("Action") != "DescribeVpcAttribute" {
+func (f *zoneAWS) serveEC2(w http.ResponseWriter, c fakeaws.Call) {
+	if c.Action != "DescribeVpcAttribute" {
 		http.Error(w, "not an EC2 call this fake answers", http.StatusBadRequest)
 		return
 	}
-	vpc, attr := r.PostForm.Get("VpcId"), r.PostForm.Get("Attribute")
+	vpc, attr := c.Form.Get("VpcId"), c.Form.Get("Attribute")
 	f.mu.Lock()
-	f.calls = append(f.calls, zoneCall{op: "DescribeVpcAttribute", vpc: vpc})
 	on := !slices.Contains(f.noDNS[vpc], attr)
 	f.mu.Unlock()
-	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<DescribeVpcAttributeResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>req-1</requestId><vpcId>%s</vpcId><%s><value>%t</value></%s></DescribeVpcAttributeResponse>`,
-		vpc, attr, on, attr)
+	fakeaws.WriteEC2(w, c.Action, fmt.Sprintf("<vpcId>%s</vpcId><%s><value>%t</value></%s>", vpc, attr, on, attr))
 }
 
 func changeInfo(id, status string) string {
 	return fmt.Sprintf("<ChangeInfo><Id>/change/%s</Id><Status>%s</Status><SubmittedAt>2025-03-04T15:04:05.000Z</SubmittedAt></ChangeInfo>", id, status)
-}
-
-func route53XML(w http.ResponseWriter, op, body string) {
-	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><%sResponse xmlns="%s">%s</%sResponse>`, op, route53NS, body, op)
-}
-
-func route53Error(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ErrorResponse xmlns="%s"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>req-1</RequestId></ErrorResponse>`,
-		route53NS, code, msg)
 }
 
 // The customer of the zone tests, and their zone.
@@ -357,7 +275,7 @@ func newZoneWorld(t *testing.T) *zoneWorld {
 	f := newZoneAWS(t)
 	f.zone(zoneID, zoneDomain, zoneCustomer, zoneOwnVPC)
 	e := newWatchEnv(t, newFakePeerer(), watchClusters)
-	zones := cloud.NewZones(f.config(), cloud.ZoneOptions{Logger: e.log})
+	zones := cloud.NewZones(f.Config(), cloud.ZoneOptions{Logger: e.log})
 	e.provisioners = map[astrobot.Kind]Provisioner{astrobot.KindHostedZone: NewHostedZoneProvisioner(zones, cloud.NewStatic(watchClusters), e.rec)}
 	e.w = NewWatcher(e.db, e.provisioners, time.Minute, e.log)
 	return &zoneWorld{watchEnv: e, aws: f}
@@ -429,9 +347,9 @@ func TestHostedZoneWorkflowFake(t *testing.T) {
 	w.advance(t) // waiting_authorization is the customer's: Advance leaves it
 	w.clock.Advance(time.Minute)
 	w.watch(t) // still not authorized: it waits, quietly
-	if got, actions := w.status(t, r.ID, 3); got.Status != astrobot.StatusWaitingAuthorization || len(actions) != 0 || w.aws.count("AssociateVPCWithHostedZone") != 2 {
+	if got, actions := w.status(t, r.ID, 3); got.Status != astrobot.StatusWaitingAuthorization || len(actions) != 0 || w.aws.Count("AssociateVPCWithHostedZone") != 2 {
 		t.Fatalf("after a Watch unauthorized: %s, events %v, %d associate calls; want it waiting, nothing recorded, 2 calls",
-			got.Status, actions, w.aws.count("AssociateVPCWithHostedZone"))
+			got.Status, actions, w.aws.Count("AssociateVPCWithHostedZone"))
 	}
 	if due, ok := got.ReminderDue(w.clock.Now().Add(48*time.Hour), astrobot.SLAs{Customer: 48 * time.Hour}); !ok || due != astrobot.ActNudgeCustomer {
 		t.Errorf("a request waiting for the authorization is owed no reminder after the customer's SLA: %q %v", due, ok)
@@ -459,7 +377,7 @@ func TestHostedZoneWorkflowFake(t *testing.T) {
 	if got.Status != astrobot.StatusActive || got.Resource != zoneID || !slices.Equal(actions, []astrobot.Action{astrobot.ActAssociated}) {
 		t.Fatalf("after INSYNC: %s, resource %q, events %v; want active with the zone", got.Status, got.Resource, actions)
 	}
-	if n := w.aws.count("GetChange"); n != 3 {
+	if n := w.aws.Count("GetChange"); n != 3 {
 		t.Errorf("GetChange calls = %d, want 3", n)
 	}
 	in = got.Def().Instructions(&got, cl)
@@ -469,11 +387,11 @@ func TestHostedZoneWorkflowFake(t *testing.T) {
 	w.outbox(t)
 
 	// Watched: one list per cluster, nothing to do.
-	lists := w.aws.count("ListHostedZonesByVPC")
+	lists := w.aws.Count("ListHostedZonesByVPC")
 	w.clock.Advance(time.Minute)
 	w.watch(t)
-	if _, actions := w.status(t, r.ID, 5); len(actions) != 0 || w.aws.count("ListHostedZonesByVPC") != lists+1 {
-		t.Errorf("Watch of the active zone: events %v, %d list calls; want none, one", actions, w.aws.count("ListHostedZonesByVPC")-lists)
+	if _, actions := w.status(t, r.ID, 5); len(actions) != 0 || w.aws.Count("ListHostedZonesByVPC") != lists+1 {
+		t.Errorf("Watch of the active zone: events %v, %d list calls; want none, one", actions, w.aws.Count("ListHostedZonesByVPC")-lists)
 	}
 
 	// Support disassociates: cancelled, with the cleanup owed and done.
@@ -514,7 +432,7 @@ func TestHostedZoneRefusals(t *testing.T) {
 		{name: "Route 53 says ConflictingDomainExists",
 			setup: func(f *zoneAWS) {
 				f.authorize(zoneID, cl.VPCID, cl.Region)
-				f.failing("AssociateVPCWithHostedZone", http.StatusBadRequest, "ConflictingDomainExists", "A zone of the domain corp.example.com is associated already", 0)
+				f.Fail("AssociateVPCWithHostedZone", fakeaws.Failure{Status: http.StatusBadRequest, Code: "ConflictingDomainExists", Message: "A zone of the domain corp.example.com is associated already", Times: 0})
 			},
 			status: astrobot.StatusFailed, alert: []string{"already resolves " + zoneDomain + ", or a name of that domain", "Route 53 says: A zone of the domain"}},
 		{name: "no such zone",
@@ -523,15 +441,15 @@ func TestHostedZoneRefusals(t *testing.T) {
 		{name: "throttled: retried quietly",
 			setup: func(f *zoneAWS) {
 				f.authorize(zoneID, cl.VPCID, cl.Region)
-				f.failing("AssociateVPCWithHostedZone", http.StatusBadRequest, "Throttling", "Rate exceeded", 1)
+				f.Fail("AssociateVPCWithHostedZone", fakeaws.Failure{Status: http.StatusBadRequest, Code: "Throttling", Message: "Rate exceeded", Times: 1})
 			},
 			status: astrobot.StatusApproved, fixed: func(*zoneAWS) {}, after: astrobot.StatusActive},
 		{name: "access denied: alerted once",
 			setup: func(f *zoneAWS) {
-				f.failing("AssociateVPCWithHostedZone", http.StatusForbidden, "AccessDenied", "User: arn:aws:sts::111122223333:assumed-role/astrobot is not authorized to perform: route53:AssociateVPCWithHostedZone", 0)
+				f.Fail("AssociateVPCWithHostedZone", fakeaws.Failure{Status: http.StatusForbidden, Code: "AccessDenied", Message: "User: arn:aws:sts::111122223333:assumed-role/astrobot is not authorized to perform: route53:AssociateVPCWithHostedZone", Times: 0})
 			},
 			status: astrobot.StatusApproved, alert: []string{"astrobot may not associate hosted zones with the cluster VPC in account 111122223333, us-east-1 (AccessDenied): grant route53:AssociateVPCWithHostedZone"},
-			fixed: func(f *zoneAWS) { f.failing("AssociateVPCWithHostedZone", 0, "", "", -1) }, after: astrobot.StatusWaitingAuthorization},
+			fixed: func(f *zoneAWS) { f.Heal("AssociateVPCWithHostedZone") }, after: astrobot.StatusWaitingAuthorization},
 		{name: "DNS hostnames off: support alerted, Route 53 not called",
 			setup: func(f *zoneAWS) {
 				f.authorize(zoneID, cl.VPCID, cl.Region)
@@ -566,18 +484,18 @@ func TestHostedZoneRefusals(t *testing.T) {
 			if len(tt.alert) == 0 && said != "" {
 				t.Errorf("support reads %q, want nothing", said)
 			}
-			if tt.name == "DNS hostnames off: support alerted, Route 53 not called" && w.aws.count("AssociateVPCWithHostedZone") != 0 {
+			if tt.name == "DNS hostnames off: support alerted, Route 53 not called" && w.aws.Count("AssociateVPCWithHostedZone") != 0 {
 				t.Errorf("the zone was associated with a VPC that does not resolve it")
 			}
 			// Advance again: a failed request is left alone, and one held by
 			// an alert waits for Watch.
 			n := len(events)
-			calls := w.aws.count("AssociateVPCWithHostedZone")
+			calls := w.aws.Count("AssociateVPCWithHostedZone")
 			w.advance(t)
 			_, again := w.history(t, r.ID)
 			held := tt.status == astrobot.StatusApproved && len(tt.alert) > 0
-			if (tt.status == astrobot.StatusFailed || held) && (len(again) != n || w.aws.count("AssociateVPCWithHostedZone") != calls) {
-				t.Errorf("a second Advance tried again: events %v, %d more associate calls", actionsOf(again[n:]), w.aws.count("AssociateVPCWithHostedZone")-calls)
+			if (tt.status == astrobot.StatusFailed || held) && (len(again) != n || w.aws.Count("AssociateVPCWithHostedZone") != calls) {
+				t.Errorf("a second Advance tried again: events %v, %d more associate calls", actionsOf(again[n:]), w.aws.Count("AssociateVPCWithHostedZone")-calls)
 			}
 			if tt.after == "" {
 				return
@@ -648,7 +566,7 @@ func TestHostedZoneFollowsActive(t *testing.T) {
 	if err := w.provisioners[astrobot.KindHostedZone].Cleanup(testContext(t), rs[1]); err != nil {
 		t.Errorf("Cleanup of a zone disassociated already: %v", err)
 	}
-	if n := w.aws.count("DisassociateVPCFromHostedZone"); n != 0 {
+	if n := w.aws.Count("DisassociateVPCFromHostedZone"); n != 0 {
 		t.Errorf("DisassociateVPCFromHostedZone called %d times for a zone not associated", n)
 	}
 }
@@ -721,7 +639,7 @@ func TestHostedZoneLogsNothingLoudWhenWaiting(t *testing.T) {
 	if got, _ := w.history(t, r.ID); got.Status != astrobot.StatusWaitingAuthorization {
 		t.Fatalf("status %s", got.Status)
 	}
-	if n := w.aws.count("AssociateVPCWithHostedZone"); n != 4 {
+	if n := w.aws.Count("AssociateVPCWithHostedZone"); n != 4 {
 		t.Errorf("associate calls = %d, want 4 (one per pass)", n)
 	}
 	if n := w.logs.count(slog.LevelWarn); n != 0 {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
 	"github.com/astrobot-dev/astrobot/store"
 )
@@ -668,18 +667,9 @@ func TestWatcherFollowsAWS(t *testing.T) {
 // retries.
 func refusingPeerings(t *testing.T, status int, code, msg string) *cloud.Peerings {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(status)
-		fmt.Fprintf(w, `<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>req-1</RequestID></Response>`, code, msg)
-	}))
-	t.Cleanup(srv.Close)
-	return cloud.NewPeerings(aws.Config{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
-	}, cloud.PeeringOptions{})
+	refusing := fakeaws.New(t, nil)
+	refusing.Fail("*", fakeaws.Failure{Status: status, Code: code, Message: msg})
+	return cloud.NewPeerings(refusing.Config(), cloud.PeeringOptions{})
 }
 
 func deniedPeerings(t *testing.T) *cloud.Peerings {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -19,43 +18,39 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
 )
 
 // The PrivateLink tests run the watcher with the PrivateLink provisioner and
 // the real cloud.PrivateLinks, against plEC2 (an in-process EC2 speaking the
-// Query protocol, for the cross-account states moto does not model) or moto.
+// Query protocol on a fakeaws.Server, for the cross-account states moto does
+// not model) or moto.
 
-// plEC2 is an in-process EC2 endpoint that keeps endpoint services, subnets,
-// security groups and VPC endpoints, and answers the calls of
-// cloud.PrivateLinks. Tests move endpoints between states with set and make
-// calls fail with failing.
+// plEC2 is an in-process EC2 endpoint (a fakeaws.Server) that keeps
+// endpoint services, subnets, security groups and VPC endpoints, and answers
+// the calls of cloud.PrivateLinks. Tests move endpoints between states with
+// set and make calls fail with Fail.
 type plEC2 struct {
-	srv *httptest.Server
+	*fakeaws.Server
 
 	mu        sync.Mutex
-	calls     []plCall // in order
 	services  map[string]*plService
 	subnets   []plSubnet
 	endpoints map[string]*plEndpoint
 	groups    map[string]*plGroup
 	tokens    map[string]string // client token → endpoint
 	next      int
-	fail      map[string]plFailure // by action; "*" for every action
-	hidden    bool                 // DescribeVpcEndpoints with filters sees no endpoint (eventual consistency)
-	sgInUse   int                  // DeleteSecurityGroup answers DependencyViolation that many times
-	onCreate  func()               // called when an endpoint is created
+	hidden    bool   // DescribeVpcEndpoints with filters sees no endpoint (eventual consistency)
+	sgInUse   int    // DeleteSecurityGroup answers DependencyViolation that many times
+	onCreate  func() // called when an endpoint is created
 }
-
-// plCall is one call to plEC2: its action and the region of its signature.
-type plCall struct{ action, region string }
 
 type plService struct {
 	name, owner       string
@@ -80,54 +75,11 @@ type plGroup struct {
 	rules         []string // "443 10.1.0.0/16"
 }
 
-type plFailure struct {
-	status    int
-	code, msg string
-	times     int // 0: for ever
-}
-
 func newPLEC2(t *testing.T) *plEC2 {
 	f := &plEC2{services: map[string]*plService{}, endpoints: map[string]*plEndpoint{}, groups: map[string]*plGroup{},
-		tokens: map[string]string{}, fail: map[string]plFailure{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+		tokens: map[string]string{}}
+	f.Server = fakeaws.New(t, f.serve)
 	return f
-}
-
-// config is the SDK configuration of the clients of f: no retries, so that
-// every refusal reaches the provisioner.
-func (f *plEC2) config() aws.Config {
-	return aws.Config{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(f.srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
-	}
-}
-
-func (f *plEC2) count(action string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.calls {
-		if c.action == action {
-			n++
-		}
-	}
-	return n
-}
-
-// regions returns the region of each call of action, in order.
-func (f *plEC2) regions(action string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, c := range f.calls {
-		if c.action == action {
-			out = append(out, c.region)
-		}
-	}
-	return out
 }
 
 // set moves endpoint id to state, as AWS would spell it.
@@ -135,16 +87,6 @@ func (f *plEC2) set(id, state string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.endpoints[id].state = state
-}
-
-func (f *plEC2) failing(action string, fl plFailure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fl.code == "" {
-		delete(f.fail, action)
-		return
-	}
-	f.fail[action] = fl
 }
 
 // addService adds an endpoint service like plSvc, not visible yet.
@@ -195,125 +137,44 @@ func (f *plEC2) group(name string) *plGroup {
 	return nil
 }
 
-func plError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>req-1</RequestID></Response>`, code, msg)
-}
-
-func plReply(w http.ResponseWriter, action, body string) {
-	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<%sResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>req-1</requestId>%s</%sResponse>`, action, body, action)
-}
-
-// list returns the values of a flattened list parameter: Name.1, Name.2, …
-func list(form map[string][]string, name string) []string {
-	var out []string
-	for i := 1; ; i++ {
-		v, ok := form[fmt.Sprintf("%s.%d", name, i)]
-		if !ok {
-			return out
-		}
-		out = append(out, v[0])
-	}
-}
-
-// filters returns the filters of a describe call by name.
-func filters(form map[string][]string) map[string][]string {
-	out := map[string][]string{}
-	for i := 1; ; i++ {
-		name, ok := form[fmt.Sprintf("Filter.%d.Name", i)]
-		if !ok {
-			return out
-		}
-		out[name[0]] = list(form, fmt.Sprintf("Filter.%d.Value", i))
-	}
-}
-
-func tagsXML(tags map[string]string) string {
-	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		fmt.Fprintf(&b, "<item><key>%s</key><value>%s</value></item>", k, tags[k])
-	}
-	return "<tagSet>" + b.String() + "</tagSet>"
-}
-
-func itemsXML(values []string, elem string) string {
-	var b strings.Builder
-	for _, v := range values {
-		if elem == "" {
-			fmt.Fprintf(&b, "<item>%s</item>", v)
-		} else {
-			fmt.Fprintf(&b, "<item><%s>%s</%s></item>", elem, v, elem)
-		}
-	}
-	return b.String()
-}
-
 func (e *plEndpoint) xml() string {
 	return fmt.Sprintf(`<vpcEndpointId>%s</vpcEndpointId><vpcEndpointType>Interface</vpcEndpointType><vpcId>%s</vpcId><serviceName>%s</serviceName><state>%s</state>
 <privateDnsEnabled>%v</privateDnsEnabled><subnetIdSet>%s</subnetIdSet><groupSet>%s</groupSet>
 <dnsEntrySet><item><dnsName>%s-0a1b2c3d.%s.us-east-1.vpce.amazonaws.com</dnsName></item><item><dnsName>%s-0a1b2c3d-us-east-1a.%s.us-east-1.vpce.amazonaws.com</dnsName></item></dnsEntrySet>%s`,
-		e.id, e.vpc, e.service, e.state, e.privateDNS, itemsXML(e.subnets, ""), itemsXML(e.groups, "groupId"),
-		e.id, e.service[strings.LastIndexByte(e.service, '.')+1:], e.id, e.service[strings.LastIndexByte(e.service, '.')+1:], tagsXML(e.tags))
+		e.id, e.vpc, e.service, e.state, e.privateDNS, fakeaws.Items(e.subnets, ""), fakeaws.Items(e.groups, "groupId"),
+		e.id, e.service[strings.LastIndexByte(e.service, '.')+1:], e.id, e.service[strings.LastIndexByte(e.service, '.')+1:], fakeaws.TagSet(e.tags))
 }
 
-func (f *plEC2) serve(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	form := map[string][]string(r.PostForm)
-	action := r.PostForm.Get("Action")
+func (f *plEC2) serve(w http.ResponseWriter, c fakeaws.Call) {
+	form, action := c.Form, c.Action
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	call := plCall{action: action}
-	// Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/ec2/aws4_request, ...
-	if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
-		if parts := strings.Split(cred, "/"); len(parts) > 2 {
-			call.region = parts[2]
-		}
-	}
-	f.calls = append(f.calls, call)
-	for _, key := range []string{action, "*"} {
-		if fl, ok := f.fail[key]; ok {
-			if fl.times > 0 {
-				if fl.times--; fl.times == 0 {
-					delete(f.fail, key)
-				} else {
-					f.fail[key] = fl
-				}
-			}
-			plError(w, fl.status, fl.code, fl.msg)
-			return
-		}
-	}
 	switch action {
 	case "DescribeVpcEndpointServices":
-		name := list(form, "ServiceName")[0]
+		name := fakeaws.List(form, "ServiceName")[0]
 		s, ok := f.services[name]
 		if !ok || !s.visible {
-			plError(w, 400, "InvalidServiceName", fmt.Sprintf("The Vpc Endpoint Service '%s' does not exist", name))
+			fakeaws.WriteEC2Error(w, 400, "InvalidServiceName", fmt.Sprintf("The Vpc Endpoint Service '%s' does not exist", name))
 			return
 		}
 		dns := ""
 		if s.dnsName != "" {
 			dns = fmt.Sprintf("<privateDnsName>%s</privateDnsName><privateDnsNameVerificationState>%s</privateDnsNameVerificationState>", s.dnsName, s.dnsState)
 		}
-		plReply(w, action, fmt.Sprintf(`<serviceNameSet><item>%s</item></serviceNameSet><serviceDetailSet><item><serviceName>%s</serviceName>
+		fakeaws.WriteEC2(w, action, fmt.Sprintf(`<serviceNameSet><item>%s</item></serviceNameSet><serviceDetailSet><item><serviceName>%s</serviceName>
 <serviceId>%s</serviceId><owner>%s</owner><availabilityZoneIdSet>%s</availabilityZoneIdSet><acceptanceRequired>%v</acceptanceRequired>%s</item></serviceDetailSet>`,
-			s.name, s.name, s.name[strings.LastIndexByte(s.name, '.')+1:], s.owner, itemsXML(s.zones, ""), s.acceptance, dns))
+			s.name, s.name, s.name[strings.LastIndexByte(s.name, '.')+1:], s.owner, fakeaws.Items(s.zones, ""), s.acceptance, dns))
 	case "DescribeSubnets":
-		vpcs := filters(form)["vpc-id"]
+		vpcs := fakeaws.Filters(form)["vpc-id"]
 		var b strings.Builder
 		for _, s := range f.subnets {
 			if slices.Contains(vpcs, s.vpc) {
 				fmt.Fprintf(&b, "<item><subnetId>%s</subnetId><vpcId>%s</vpcId><availabilityZoneId>%s</availabilityZoneId></item>", s.id, s.vpc, s.zone)
 			}
 		}
-		plReply(w, action, "<subnetSet>"+b.String()+"</subnetSet>")
+		fakeaws.WriteEC2(w, action, "<subnetSet>"+b.String()+"</subnetSet>")
 	case "DescribeSecurityGroups":
-		fs := filters(form)
+		fs := fakeaws.Filters(form)
 		var b strings.Builder
 		for _, g := range f.groups {
 			if slices.Contains(fs["vpc-id"], g.vpc) && slices.Contains(fs["group-name"], g.name) {
@@ -322,60 +183,60 @@ func (f *plEC2) serve(w http.ResponseWriter, r *http.Request) {
 					port, cidr, _ := strings.Cut(rule, " ")
 					fmt.Fprintf(&perms, "<item><ipProtocol>tcp</ipProtocol><fromPort>%s</fromPort><toPort>%s</toPort><ipRanges><item><cidrIp>%s</cidrIp></item></ipRanges></item>", port, port, cidr)
 				}
-				fmt.Fprintf(&b, "<item><groupId>%s</groupId><groupName>%s</groupName><vpcId>%s</vpcId><ipPermissions>%s</ipPermissions>%s</item>", g.id, g.name, g.vpc, perms.String(), tagsXML(g.tags))
+				fmt.Fprintf(&b, "<item><groupId>%s</groupId><groupName>%s</groupName><vpcId>%s</vpcId><ipPermissions>%s</ipPermissions>%s</item>", g.id, g.name, g.vpc, perms.String(), fakeaws.TagSet(g.tags))
 			}
 		}
-		plReply(w, action, "<securityGroupInfo>"+b.String()+"</securityGroupInfo>")
+		fakeaws.WriteEC2(w, action, "<securityGroupInfo>"+b.String()+"</securityGroupInfo>")
 	case "CreateSecurityGroup":
-		name, vpc := r.PostForm.Get("GroupName"), r.PostForm.Get("VpcId")
+		name, vpc := form.Get("GroupName"), form.Get("VpcId")
 		for _, g := range f.groups {
 			if g.name == name && g.vpc == vpc {
-				plError(w, 400, "InvalidGroup.Duplicate", fmt.Sprintf("The security group '%s' already exists for VPC '%s'", name, vpc))
+				fakeaws.WriteEC2Error(w, 400, "InvalidGroup.Duplicate", fmt.Sprintf("The security group '%s' already exists for VPC '%s'", name, vpc))
 				return
 			}
 		}
 		f.next++
-		g := &plGroup{id: fmt.Sprintf("sg-%017x", f.next), name: name, vpc: vpc, tags: tagSpec(form)}
+		g := &plGroup{id: fmt.Sprintf("sg-%017x", f.next), name: name, vpc: vpc, tags: fakeaws.Tags(form, "TagSpecification.1")}
 		f.groups[g.id] = g
-		plReply(w, action, "<groupId>"+g.id+"</groupId>")
+		fakeaws.WriteEC2(w, action, "<groupId>"+g.id+"</groupId>")
 	case "AuthorizeSecurityGroupIngress":
-		g := f.groups[r.PostForm.Get("GroupId")]
+		g := f.groups[form.Get("GroupId")]
 		for i := 1; ; i++ {
-			port := r.PostForm.Get(fmt.Sprintf("IpPermissions.%d.FromPort", i))
+			port := form.Get(fmt.Sprintf("IpPermissions.%d.FromPort", i))
 			if port == "" {
 				break
 			}
 			for j := 1; ; j++ {
-				cidr := r.PostForm.Get(fmt.Sprintf("IpPermissions.%d.IpRanges.%d.CidrIp", i, j))
+				cidr := form.Get(fmt.Sprintf("IpPermissions.%d.IpRanges.%d.CidrIp", i, j))
 				if cidr == "" {
 					break
 				}
 				g.rules = append(g.rules, port+" "+cidr)
 			}
 		}
-		plReply(w, action, "<return>true</return>")
+		fakeaws.WriteEC2(w, action, "<return>true</return>")
 	case "DeleteSecurityGroup":
 		if f.sgInUse > 0 {
 			f.sgInUse--
-			plError(w, 400, "DependencyViolation", "resource has a dependent object")
+			fakeaws.WriteEC2Error(w, 400, "DependencyViolation", "resource has a dependent object")
 			return
 		}
-		delete(f.groups, r.PostForm.Get("GroupId"))
-		plReply(w, action, "<return>true</return>")
+		delete(f.groups, form.Get("GroupId"))
+		fakeaws.WriteEC2(w, action, "<return>true</return>")
 	case "CreateVpcEndpoint":
-		token := r.PostForm.Get("ClientToken")
+		token := form.Get("ClientToken")
 		if id, ok := f.tokens[token]; ok && token != "" {
-			plReply(w, action, "<vpcEndpoint>"+f.endpoints[id].xml()+"</vpcEndpoint>")
+			fakeaws.WriteEC2(w, action, "<vpcEndpoint>"+f.endpoints[id].xml()+"</vpcEndpoint>")
 			return
 		}
-		s := f.services[r.PostForm.Get("ServiceName")]
-		if s == nil || !s.visible || r.PostForm.Get("VpcEndpointType") != "Interface" || r.PostForm.Get("PrivateDnsEnabled") != "false" {
-			plError(w, 400, "InvalidParameter", "not an interface endpoint to a visible service without private DNS")
+		s := f.services[form.Get("ServiceName")]
+		if s == nil || !s.visible || form.Get("VpcEndpointType") != "Interface" || form.Get("PrivateDnsEnabled") != "false" {
+			fakeaws.WriteEC2Error(w, 400, "InvalidParameter", "not an interface endpoint to a visible service without private DNS")
 			return
 		}
 		f.next++
-		e := &plEndpoint{id: fmt.Sprintf("vpce-%017x", 0xe0000+f.next), vpc: r.PostForm.Get("VpcId"), service: s.name, state: "pending",
-			subnets: list(form, "SubnetId"), groups: list(form, "SecurityGroupId"), tags: tagSpec(form)}
+		e := &plEndpoint{id: fmt.Sprintf("vpce-%017x", 0xe0000+f.next), vpc: form.Get("VpcId"), service: s.name, state: "pending",
+			subnets: fakeaws.List(form, "SubnetId"), groups: fakeaws.List(form, "SecurityGroupId"), tags: fakeaws.Tags(form, "TagSpecification.1")}
 		if s.acceptance {
 			e.state = "pendingAcceptance"
 		}
@@ -383,20 +244,20 @@ func (f *plEC2) serve(w http.ResponseWriter, r *http.Request) {
 		if f.onCreate != nil {
 			f.onCreate()
 		}
-		plReply(w, action, "<vpcEndpoint>"+e.xml()+"</vpcEndpoint>")
+		fakeaws.WriteEC2(w, action, "<vpcEndpoint>"+e.xml()+"</vpcEndpoint>")
 	case "DescribeVpcEndpoints":
 		var out []*plEndpoint
-		if ids := list(form, "VpcEndpointId"); len(ids) > 0 {
+		if ids := fakeaws.List(form, "VpcEndpointId"); len(ids) > 0 {
 			for _, id := range ids {
 				e, ok := f.endpoints[id]
 				if !ok {
-					plError(w, 400, "InvalidVpcEndpointId.NotFound", fmt.Sprintf("The VpcEndpoint Id '%s' does not exist", id))
+					fakeaws.WriteEC2Error(w, 400, "InvalidVpcEndpointId.NotFound", fmt.Sprintf("The VpcEndpoint Id '%s' does not exist", id))
 					return
 				}
 				out = append(out, e)
 			}
 		} else if !f.hidden {
-			fs := filters(form)
+			fs := fakeaws.Filters(form)
 			for _, id := range slices.Sorted(maps.Keys(f.endpoints)) {
 				e := f.endpoints[id]
 				ok := true
@@ -419,39 +280,27 @@ func (f *plEC2) serve(w http.ResponseWriter, r *http.Request) {
 		for _, e := range out {
 			b.WriteString("<item>" + e.xml() + "</item>")
 		}
-		plReply(w, action, "<vpcEndpointSet>"+b.String()+"</vpcEndpointSet>")
+		fakeaws.WriteEC2(w, action, "<vpcEndpointSet>"+b.String()+"</vpcEndpointSet>")
 	case "ModifyVpcEndpoint":
-		e := f.endpoints[r.PostForm.Get("VpcEndpointId")]
+		e := f.endpoints[form.Get("VpcEndpointId")]
 		if !strings.EqualFold(e.state, "available") {
-			plError(w, 400, "IncorrectState", "private DNS only once available")
+			fakeaws.WriteEC2Error(w, 400, "IncorrectState", "private DNS only once available")
 			return
 		}
-		e.privateDNS = r.PostForm.Get("PrivateDnsEnabled") == "true"
-		plReply(w, action, "<return>true</return>")
+		e.privateDNS = form.Get("PrivateDnsEnabled") == "true"
+		fakeaws.WriteEC2(w, action, "<return>true</return>")
 	case "DeleteVpcEndpoints":
 		var b strings.Builder
-		for _, id := range list(form, "VpcEndpointId") {
+		for _, id := range fakeaws.List(form, "VpcEndpointId") {
 			if e, ok := f.endpoints[id]; ok && e.state != "deleted" {
 				e.state = "deleted"
 				continue
 			}
 			fmt.Fprintf(&b, "<item><resourceId>%s</resourceId><error><code>InvalidVpcEndpoint.NotFound</code><message>gone</message></error></item>", id)
 		}
-		plReply(w, action, "<unsuccessful>"+b.String()+"</unsuccessful>")
+		fakeaws.WriteEC2(w, action, "<unsuccessful>"+b.String()+"</unsuccessful>")
 	default:
-		plError(w, 400, "InvalidAction", "The fake does not know "+action)
-	}
-}
-
-// tagSpec returns the tags of the first TagSpecification of a call.
-func tagSpec(form map[string][]string) map[string]string {
-	tags := map[string]string{}
-	for i := 1; ; i++ {
-		k, ok := form[fmt.Sprintf("TagSpecification.1.Tag.%d.Key", i)]
-		if !ok {
-			return tags
-		}
-		tags[k[0]] = form[fmt.Sprintf("TagSpecification.1.Tag.%d.Value", i)][0]
+		fakeaws.WriteEC2Error(w, 400, "InvalidAction", "The fake does not know "+action)
 	}
 }
 
@@ -487,7 +336,7 @@ func newPLWorld(t *testing.T) *plWorld {
 	f.services[plSvc] = &plService{name: plSvc, owner: plCustomer, zones: []string{"use1-az2", "use1-az3", "use1-az4"}, acceptance: true,
 		dnsName: plDNS, dnsState: "verified"}
 	e := newWatchEnv(t, newFakePeerer(), watchClusters)
-	pl := cloud.NewPrivateLinks(f.config(), cloud.PrivateLinkOptions{Logger: e.log})
+	pl := cloud.NewPrivateLinks(f.Config(), cloud.PrivateLinkOptions{Logger: e.log})
 	e.provisioners = map[astrobot.Kind]Provisioner{astrobot.KindPrivateLink: NewPrivateLinkProvisioner(pl, cloud.NewStatic(watchClusters), e.rec)}
 	e.w = NewWatcher(e.db, e.provisioners, time.Minute, e.log)
 	return &plWorld{watchEnv: e, aws: f, pl: pl}
@@ -631,7 +480,7 @@ func TestPrivateLinkWorkflowFake(t *testing.T) {
 	if diff := cmp.Diff([]astrobot.Action{astrobot.ActDelete}, w.actionsSince(t, r.ID, n)); diff != "" {
 		t.Errorf("actions after the deletion (-want +got):\n%s", diff)
 	}
-	if n := w.aws.count("CreateVpcEndpoint"); n != 1 {
+	if n := w.aws.Count("CreateVpcEndpoint"); n != 1 {
 		t.Errorf("CreateVpcEndpoint called %d times, want 1", n)
 	}
 	w.noLoudLogs(t)
@@ -676,7 +525,7 @@ func TestPrivateLinkFollowsAWSFake(t *testing.T) {
 					t.Fatalf("setup: %s, want active", got.Status)
 				}
 			}
-			modifies := w.aws.count("ModifyVpcEndpoint")
+			modifies := w.aws.Count("ModifyVpcEndpoint")
 			if tt.dnsState != "" {
 				svc.dnsState = tt.dnsState
 			}
@@ -695,7 +544,7 @@ func TestPrivateLinkFollowsAWSFake(t *testing.T) {
 			if p := got.Details[astrobot.DetailPrivateDNSProblem]; tt.detail == "" && p != "" || !strings.Contains(p, tt.detail) {
 				t.Errorf("private DNS problem %q, want %q", p, tt.detail)
 			}
-			if n := w.aws.count("ModifyVpcEndpoint") - modifies; n != tt.modifies {
+			if n := w.aws.Count("ModifyVpcEndpoint") - modifies; n != tt.modifies {
 				t.Errorf("ModifyVpcEndpoint called %d times, want %d", n, tt.modifies)
 			}
 			w.watch(t) // a second cycle changes nothing
@@ -718,7 +567,7 @@ func TestPrivateLinkNoCommonZoneFake(t *testing.T) {
 	if got.Status != astrobot.StatusFailed || !strings.Contains(note, "is in the availability zones use1-az4, use1-az5 and cluster acme-use1-a has subnets only in use1-az1, use1-az2, use1-az3") {
 		t.Errorf("status %s, note %q; want failed, naming the zone IDs", got.Status, note)
 	}
-	if n := w.aws.count("CreateVpcEndpoint") + w.aws.count("CreateSecurityGroup"); n != 0 {
+	if n := w.aws.Count("CreateVpcEndpoint") + w.aws.Count("CreateSecurityGroup"); n != 0 {
 		t.Errorf("%d create calls for a service without a zone in common", n)
 	}
 }
@@ -731,7 +580,7 @@ func TestPrivateLinkThrottledFake(t *testing.T) {
 	w.advance(t)
 	pending := w.pending(t, watchClusters[1], other, "")
 	approved := w.file(t, watchClusters[2], plSvc, "")
-	w.aws.failing("*", plFailure{status: 503, code: "RequestLimitExceeded", msg: "Request limit exceeded."})
+	w.aws.Fail("*", fakeaws.Failure{Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
 	before := map[astrobot.RequestID]int{}
 	rs := []astrobot.Request{waiting, pending, approved}
 	for _, r := range rs {
@@ -750,12 +599,12 @@ func TestPrivateLinkThrottledFake(t *testing.T) {
 	if n := w.logs.count(slog.LevelError); n != 0 {
 		t.Errorf("throttling logged %d errors, want warnings only:\n%s", n, w.logs.dump())
 	}
-	if n := w.aws.count("DescribeVpcEndpoints"); n < 3 {
+	if n := w.aws.Count("DescribeVpcEndpoints"); n < 3 {
 		t.Errorf("DescribeVpcEndpoints called %d times over three throttled cycles, want one a cycle", n)
 	}
 
 	// AWS answers again: every request moves on.
-	w.aws.failing("*", plFailure{})
+	w.aws.Heal("*")
 	w.aws.allow(plSvc)
 	w.aws.set(pending.Resource, "available")
 	w.watch(t)
@@ -768,7 +617,7 @@ func TestPrivateLinkThrottledFake(t *testing.T) {
 }
 
 func TestPrivateLinkAccessDeniedFake(t *testing.T) {
-	denied := plFailure{status: 403, code: "UnauthorizedOperation", msg: "You are not authorized to perform this operation."}
+	denied := fakeaws.Failure{Status: 403, Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation."}
 	tests := []struct {
 		name   string
 		action string // the call denied
@@ -803,7 +652,7 @@ func TestPrivateLinkAccessDeniedFake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newPLWorld(t)
 			r := tt.setup(t, w)
-			w.aws.failing(tt.action, denied)
+			w.aws.Fail(tt.action, denied)
 			for range 3 {
 				w.clock.Advance(time.Minute)
 				w.advance(t)
@@ -822,10 +671,10 @@ func TestPrivateLinkAccessDeniedFake(t *testing.T) {
 					t.Errorf("alert %q lacks %q", alerts[0].Note, s)
 				}
 			}
-			if n := w.aws.count(tt.action); n < 3 {
+			if n := w.aws.Count(tt.action); n < 3 {
 				t.Errorf("%s was tried %d times in three cycles, want every cycle", tt.action, n)
 			}
-			w.aws.failing(tt.action, plFailure{})
+			w.aws.Heal(tt.action)
 			w.watch(t)
 			w.advance(t)
 			if got, _ := w.history(t, r.ID); got.Status != tt.after {
@@ -866,7 +715,7 @@ func TestPrivateLinkCrashBetweenCreateAndStoreFake(t *testing.T) {
 			if live := w.aws.live(cl.VPCID); !slices.Equal(live, []string{first.ID}) {
 				t.Errorf("endpoints in the cluster VPC: %v, want only %s", live, first.ID)
 			}
-			if n := w.aws.count("CreateSecurityGroup"); n != 1 {
+			if n := w.aws.Count("CreateSecurityGroup"); n != 1 {
 				t.Errorf("CreateSecurityGroup called %d times, want 1", n)
 			}
 		})
@@ -894,7 +743,7 @@ func TestPrivateLinkRetryFake(t *testing.T) {
 	if live := w.aws.live(cl.VPCID); !slices.Equal(live, []string{got.Resource}) {
 		t.Errorf("endpoints left in the cluster VPC: %v, want only the new %s", live, got.Resource)
 	}
-	if n := w.aws.count("CreateSecurityGroup"); n != 1 {
+	if n := w.aws.Count("CreateSecurityGroup"); n != 1 {
 		t.Errorf("CreateSecurityGroup called %d times, want 1 (the group is reused)", n)
 	}
 }
@@ -968,9 +817,9 @@ func TestPrivateLinkDescribesOncePerAccountAndRegionFake(t *testing.T) {
 		w.aws.addService(svc)
 		rs = append(rs, w.pending(t, cl, svc, ""))
 	}
-	before := len(w.aws.regions("DescribeVpcEndpoints"))
+	before := len(w.aws.Regions("DescribeVpcEndpoints"))
 	w.watch(t)
-	got := w.aws.regions("DescribeVpcEndpoints")[before:]
+	got := w.aws.Regions("DescribeVpcEndpoints")[before:]
 	slices.Sort(got)
 	if diff := cmp.Diff([]string{"eu-west-1", "us-east-1"}, got); diff != "" {
 		t.Errorf("DescribeVpcEndpoints regions in one cycle of 4 endpoints in 2 regions (-want +got):\n%s", diff)

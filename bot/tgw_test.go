@@ -1,14 +1,11 @@
 package bot
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -16,20 +13,20 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/astrobot-dev/astrobot/cloud"
+	"github.com/astrobot-dev/astrobot/internal/fakeaws"
 	"github.com/astrobot-dev/astrobot/internal/mototest"
 )
 
 // The transit gateway tests run the watcher with the transit gateway
 // provisioner and the real cloud.TransitGateways, against tgwAWS (an
-// in-process AWS speaking EC2 Query and RAM REST-JSON on one endpoint, for
-// the cross-account states moto does not model) or moto.
+// in-process AWS speaking EC2 Query and RAM REST-JSON on one fakeaws.Server,
+// for the cross-account states moto does not model) or moto.
 
 const (
 	tgwCustomer = "444455556666"
@@ -37,28 +34,23 @@ const (
 	tgwShare    = "arn:aws:ram:us-east-1:444455556666:resource-share/0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
 )
 
-// tgwAWS is an in-process AWS that keeps transit gateways, RAM share
-// invitations, subnets, route tables and attachments, and answers the calls
-// of cloud.TransitGateways. Tests change its state directly, under mu, or
-// with its methods, and make calls fail with failing.
+// tgwAWS is an in-process AWS (a fakeaws.Server speaking EC2 Query and RAM
+// REST-JSON) that keeps transit gateways, RAM share invitations, subnets,
+// route tables and attachments, and answers the calls of
+// cloud.TransitGateways. Tests change its state directly, under mu, or with
+// its methods, and make calls fail with Fail.
 type tgwAWS struct {
-	srv *httptest.Server
+	*fakeaws.Server
 
 	mu          sync.Mutex
-	calls       []tgwCall
 	gateways    map[string]*fakeTGW // by ID
 	invitations []*tgwInvitation
 	subnets     []tgwSubnet
 	tables      map[string]map[string]map[string]string // VPC → route table → CIDR → target
 	attachments map[string]*tgwAttachment
 	next        int
-	fail        map[string]tgwFailure // by action ("ram:" + operation for RAM); "*" for every call
-	onCreate    func()                // called when an attachment is created
+	onCreate    func() // called when an attachment is created
 }
-
-// tgwCall is one call: its action (RAM operations start with "ram:") and the
-// region of its signature.
-type tgwCall struct{ action, region string }
 
 type fakeTGW struct {
 	id, owner, region string
@@ -84,62 +76,11 @@ type tgwAttachment struct {
 	tags                map[string]string
 }
 
-type tgwFailure struct {
-	status    int
-	code, msg string
-}
-
 func newTGWAWS(t *testing.T) *tgwAWS {
 	f := &tgwAWS{gateways: map[string]*fakeTGW{}, tables: map[string]map[string]map[string]string{},
-		attachments: map[string]*tgwAttachment{}, fail: map[string]tgwFailure{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+		attachments: map[string]*tgwAttachment{}}
+	f.Server = fakeaws.New(t, f.serve, fakeaws.RAMRoutes()...)
 	return f
-}
-
-// config is the SDK configuration of the clients of f: no retries, so that
-// every refusal reaches the provisioner.
-func (f *tgwAWS) config() aws.Config {
-	return aws.Config{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(f.srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
-	}
-}
-
-func (f *tgwAWS) count(action string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.calls {
-		if c.action == action {
-			n++
-		}
-	}
-	return n
-}
-
-func (f *tgwAWS) regions(action string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, c := range f.calls {
-		if c.action == action {
-			out = append(out, c.region)
-		}
-	}
-	return out
-}
-
-func (f *tgwAWS) failing(action string, fl tgwFailure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fl.code == "" {
-		delete(f.fail, action)
-		return
-	}
-	f.fail[action] = fl
 }
 
 // invite makes the customer share gateway with the clusters' account: a
@@ -207,56 +148,18 @@ func (f *tgwAWS) routes(vpc string) map[string]map[string]string {
 	return out
 }
 
-func (f *tgwAWS) serve(w http.ResponseWriter, r *http.Request) {
-	ram := strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
-	var form url.Values
-	var body map[string]any
-	action := ""
-	if ram {
-		action = "ram:" + strings.TrimPrefix(r.URL.Path, "/")
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			tgwRAMError(w, 400, "SerializationException", err.Error())
-			return
-		}
-	} else {
-		if err := r.ParseForm(); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		form, action = r.PostForm, r.PostForm.Get("Action")
-	}
+func (f *tgwAWS) serve(w http.ResponseWriter, c fakeaws.Call) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	call := tgwCall{action: action}
-	// Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, ...
-	if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
-		if parts := strings.Split(cred, "/"); len(parts) > 2 {
-			call.region = parts[2]
-		}
-	}
-	f.calls = append(f.calls, call)
-	for _, key := range []string{action, "*"} {
-		if fl, ok := f.fail[key]; ok {
-			if ram {
-				tgwRAMError(w, fl.status, fl.code, fl.msg)
-			} else {
-				plError(w, fl.status, fl.code, fl.msg)
-			}
-			return
-		}
-	}
-	if ram {
-		f.serveRAM(w, call, body)
+	if c.Protocol == fakeaws.RESTJSON {
+		f.serveRAM(w, c)
 		return
 	}
-	f.serveEC2(w, call, form)
+	f.serveEC2(w, c)
 }
 
-func (f *tgwAWS) serveRAM(w http.ResponseWriter, call tgwCall, body map[string]any) {
-	reply := func(v any) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(v)
-	}
+func (f *tgwAWS) serveRAM(w http.ResponseWriter, call fakeaws.Call) {
+	body := call.JSON
 	invitation := func(inv *tgwInvitation) map[string]any {
 		return map[string]any{"resourceShareInvitationArn": inv.arn, "resourceShareArn": inv.share, "resourceShareName": "astro-share",
 			"senderAccountId": inv.sender, "receiverAccountId": watchAccount, "status": inv.status, "invitationTimestamp": float64(inv.sent.Unix())}
@@ -269,8 +172,8 @@ func (f *tgwAWS) serveRAM(w http.ResponseWriter, call tgwCall, body map[string]a
 		}
 		return nil
 	}
-	switch call.action {
-	case "ram:getresourceshareinvitations":
+	switch call.Action {
+	case "GetResourceShareInvitations":
 		shares, _ := body["resourceShareArns"].([]any)
 		var out []map[string]any
 		for _, inv := range f.invitations {
@@ -278,42 +181,43 @@ func (f *tgwAWS) serveRAM(w http.ResponseWriter, call tgwCall, body map[string]a
 				out = append(out, invitation(inv))
 			}
 		}
-		reply(map[string]any{"resourceShareInvitations": out})
-	case "ram:listpendinginvitationresources":
+		fakeaws.WriteJSON(w, map[string]any{"resourceShareInvitations": out})
+	case "ListPendingInvitationResources":
 		inv := find()
 		if inv == nil || inv.status != "PENDING" {
-			tgwRAMError(w, 400, "ResourceShareInvitationArnNotFoundException", "no pending invitation")
+			fakeaws.WriteJSONError(w, 400, "ResourceShareInvitationArnNotFoundException", "no pending invitation")
 			return
 		}
 		g := f.gateways[inv.gateway]
-		reply(map[string]any{"resources": []map[string]any{{"arn": fmt.Sprintf("arn:aws:ec2:%s:%s:transit-gateway/%s", g.region, g.owner, g.id), "type": "ec2:TransitGateway"}}})
-	case "ram:acceptresourceshareinvitation":
+		fakeaws.WriteJSON(w, map[string]any{"resources": []map[string]any{{"arn": fmt.Sprintf("arn:aws:ec2:%s:%s:transit-gateway/%s", g.region, g.owner, g.id), "type": "ec2:TransitGateway"}}})
+	case "AcceptResourceShareInvitation":
 		inv := find()
 		switch {
 		case inv == nil:
-			tgwRAMError(w, 400, "ResourceShareInvitationArnNotFoundException", "no invitation")
+			fakeaws.WriteJSONError(w, 400, "ResourceShareInvitationArnNotFoundException", "no invitation")
 			return
 		case inv.status == "EXPIRED":
-			tgwRAMError(w, 400, "ResourceShareInvitationExpiredException", "expired")
+			fakeaws.WriteJSONError(w, 400, "ResourceShareInvitationExpiredException", "expired")
 			return
 		}
 		inv.status = "ACCEPTED"
 		if g := f.gateways[inv.gateway]; !g.hides {
 			g.visible = true
 		}
-		reply(map[string]any{"resourceShareInvitation": invitation(inv)})
+		fakeaws.WriteJSON(w, map[string]any{"resourceShareInvitation": invitation(inv)})
 	default:
-		tgwRAMError(w, 404, "UnknownOperationException", "the fake does not know "+call.action)
+		fakeaws.WriteJSONError(w, 404, "UnknownOperationException", "the fake does not know "+call.Action)
 	}
 }
 
-func (f *tgwAWS) serveEC2(w http.ResponseWriter, call tgwCall, form url.Values) {
-	fs := filters(form)
-	switch call.action {
+func (f *tgwAWS) serveEC2(w http.ResponseWriter, call fakeaws.Call) {
+	form := call.Form
+	fs := fakeaws.Filters(form)
+	switch call.Action {
 	case "DescribeTransitGateways":
 		var b strings.Builder
-		for _, id := range list(form, "TransitGatewayIds") {
-			if g, ok := f.gateways[id]; ok && g.visible && g.region == call.region {
+		for _, id := range fakeaws.List(form, "TransitGatewayIds") {
+			if g, ok := f.gateways[id]; ok && g.visible && g.region == call.Region {
 				accept := "disable"
 				if g.autoAccept {
 					accept = "enable"
@@ -321,35 +225,32 @@ func (f *tgwAWS) serveEC2(w http.ResponseWriter, call tgwCall, form url.Values) 
 				fmt.Fprintf(&b, "<item><transitGatewayId>%s</transitGatewayId><ownerId>%s</ownerId><state>available</state><options><autoAcceptSharedAttachments>%s</autoAcceptSharedAttachments></options></item>", g.id, g.owner, accept)
 			}
 		}
-		plReply(w, call.action, "<transitGatewaySet>"+b.String()+"</transitGatewaySet>")
+		fakeaws.WriteEC2(w, call.Action, "<transitGatewaySet>"+b.String()+"</transitGatewaySet>")
 	case "DescribeSubnets":
 		var b strings.Builder
 		for _, s := range f.subnets {
 			if slices.Contains(fs["vpc-id"], s.vpc) && s.tagged {
 				fmt.Fprintf(&b, "<item><subnetId>%s</subnetId><vpcId>%s</vpcId><availabilityZoneId>%s</availabilityZoneId>%s</item>", s.id, s.vpc, s.zone,
-					tagsXML(map[string]string{cloud.SubnetTag: cloud.PrivateSubnet}))
+					fakeaws.TagSet(map[string]string{cloud.SubnetTag: cloud.PrivateSubnet}))
 			}
 		}
-		plReply(w, call.action, "<subnetSet>"+b.String()+"</subnetSet>")
+		fakeaws.WriteEC2(w, call.Action, "<subnetSet>"+b.String()+"</subnetSet>")
 	case "CreateTransitGatewayVpcAttachment":
 		g, ok := f.gateways[form.Get("TransitGatewayId")]
-		if !ok || !g.visible || g.region != call.region {
-			plError(w, 400, "InvalidTransitGatewayID.NotFound", "Transit Gateway "+form.Get("TransitGatewayId")+" was deleted or does not exist.")
+		if !ok || !g.visible || g.region != call.Region {
+			fakeaws.WriteEC2Error(w, 400, "InvalidTransitGatewayID.NotFound", "Transit Gateway "+form.Get("TransitGatewayId")+" was deleted or does not exist.")
 			return
 		}
 		vpc := form.Get("VpcId")
 		for _, a := range f.attachments {
 			if a.vpc == vpc && a.tgw == g.id && a.state != "deleted" && a.state != "rejected" && a.state != "failed" {
-				plError(w, 400, "DuplicateTransitGatewayAttachment", "tgw has non-deleted Transit Gateway Attachments with same VPC ID.")
+				fakeaws.WriteEC2Error(w, 400, "DuplicateTransitGatewayAttachment", "tgw has non-deleted Transit Gateway Attachments with same VPC ID.")
 				return
 			}
 		}
 		f.next++
-		tags := map[string]string{}
-		for i := 1; form.Has(fmt.Sprintf("TagSpecifications.1.Tag.%d.Key", i)); i++ {
-			tags[form.Get(fmt.Sprintf("TagSpecifications.1.Tag.%d.Key", i))] = form.Get(fmt.Sprintf("TagSpecifications.1.Tag.%d.Value", i))
-		}
-		a := &tgwAttachment{id: fmt.Sprintf("tgw-attach-%017x", 0xa0000+f.next), tgw: g.id, vpc: vpc, state: "pendingAcceptance", subnets: list(form, "SubnetIds"), tags: tags}
+		a := &tgwAttachment{id: fmt.Sprintf("tgw-attach-%017x", 0xa0000+f.next), tgw: g.id, vpc: vpc, state: "pendingAcceptance", subnets: fakeaws.List(form, "SubnetIds"),
+			tags: fakeaws.Tags(form, "TagSpecifications.1")}
 		if g.autoAccept || g.owner == watchAccount {
 			a.state = "pending"
 		}
@@ -357,14 +258,14 @@ func (f *tgwAWS) serveEC2(w http.ResponseWriter, call tgwCall, form url.Values) 
 		if f.onCreate != nil {
 			f.onCreate()
 		}
-		plReply(w, call.action, "<transitGatewayVpcAttachment>"+a.xml()+"</transitGatewayVpcAttachment>")
+		fakeaws.WriteEC2(w, call.Action, "<transitGatewayVpcAttachment>"+a.xml()+"</transitGatewayVpcAttachment>")
 	case "DescribeTransitGatewayVpcAttachments":
 		var out []*tgwAttachment
-		if ids := list(form, "TransitGatewayAttachmentIds"); len(ids) > 0 {
+		if ids := fakeaws.List(form, "TransitGatewayAttachmentIds"); len(ids) > 0 {
 			for _, id := range ids {
 				a, ok := f.attachments[id]
 				if !ok {
-					plError(w, 400, "InvalidTransitGatewayAttachmentID.NotFound", "Transit Gateway Attachment "+id+" was deleted or does not exist.")
+					fakeaws.WriteEC2Error(w, 400, "InvalidTransitGatewayAttachmentID.NotFound", "Transit Gateway Attachment "+id+" was deleted or does not exist.")
 					return
 				}
 				out = append(out, a)
@@ -388,19 +289,19 @@ func (f *tgwAWS) serveEC2(w http.ResponseWriter, call tgwCall, form url.Values) 
 		for _, a := range out {
 			b.WriteString("<item>" + a.xml() + "</item>")
 		}
-		plReply(w, call.action, "<transitGatewayVpcAttachments>"+b.String()+"</transitGatewayVpcAttachments>")
+		fakeaws.WriteEC2(w, call.Action, "<transitGatewayVpcAttachments>"+b.String()+"</transitGatewayVpcAttachments>")
 	case "DeleteTransitGatewayVpcAttachment":
 		a, ok := f.attachments[form.Get("TransitGatewayAttachmentId")]
 		switch {
 		case !ok:
-			plError(w, 400, "InvalidTransitGatewayAttachmentID.NotFound", "no such attachment")
+			fakeaws.WriteEC2Error(w, 400, "InvalidTransitGatewayAttachmentID.NotFound", "no such attachment")
 			return
 		case a.state == "deleted" || a.state == "deleting":
-			plError(w, 400, "IncorrectState", "the attachment is "+a.state)
+			fakeaws.WriteEC2Error(w, 400, "IncorrectState", "the attachment is "+a.state)
 			return
 		}
 		a.state = "deleted"
-		plReply(w, call.action, "<transitGatewayVpcAttachment>"+a.xml()+"</transitGatewayVpcAttachment>")
+		fakeaws.WriteEC2(w, call.Action, "<transitGatewayVpcAttachment>"+a.xml()+"</transitGatewayVpcAttachment>")
 	case "DescribeRouteTables":
 		var b strings.Builder
 		for _, vpc := range slices.Sorted(maps.Keys(f.tables)) {
@@ -408,7 +309,7 @@ func (f *tgwAWS) serveEC2(w http.ResponseWriter, call tgwCall, form url.Values) 
 				continue
 			}
 			for _, id := range slices.Sorted(maps.Keys(f.tables[vpc])) {
-				if ids := list(form, "RouteTableId"); len(ids) > 0 && !slices.Contains(ids, id) {
+				if ids := fakeaws.List(form, "RouteTableId"); len(ids) > 0 && !slices.Contains(ids, id) {
 					continue
 				}
 				fmt.Fprintf(&b, "<item><routeTableId>%s</routeTableId><vpcId>%s</vpcId><routeSet>", id, vpc)
@@ -420,7 +321,7 @@ func (f *tgwAWS) serveEC2(w http.ResponseWriter, call tgwCall, form url.Values) 
 				b.WriteString("</routeSet></item>")
 			}
 		}
-		plReply(w, call.action, "<routeTableSet>"+b.String()+"</routeTableSet>")
+		fakeaws.WriteEC2(w, call.Action, "<routeTableSet>"+b.String()+"</routeTableSet>")
 	case "CreateRoute", "DeleteRoute":
 		table, cidr := form.Get("RouteTableId"), form.Get("DestinationCidrBlock")
 		for _, tables := range f.tables {
@@ -430,35 +331,28 @@ func (f *tgwAWS) serveEC2(w http.ResponseWriter, call tgwCall, form url.Values) 
 			}
 			_, exists := routes[cidr]
 			switch {
-			case call.action == "DeleteRoute" && !exists:
-				plError(w, 400, "InvalidRoute.NotFound", "no route")
-			case call.action == "DeleteRoute":
+			case call.Action == "DeleteRoute" && !exists:
+				fakeaws.WriteEC2Error(w, 400, "InvalidRoute.NotFound", "no route")
+			case call.Action == "DeleteRoute":
 				delete(routes, cidr)
-				plReply(w, call.action, "<return>true</return>")
+				fakeaws.WriteEC2(w, call.Action, "<return>true</return>")
 			case exists:
-				plError(w, 400, "RouteAlreadyExists", "The route identified by "+cidr+" already exists.")
+				fakeaws.WriteEC2Error(w, 400, "RouteAlreadyExists", "The route identified by "+cidr+" already exists.")
 			default:
 				routes[cidr] = form.Get("TransitGatewayId")
-				plReply(w, call.action, "<return>true</return>")
+				fakeaws.WriteEC2(w, call.Action, "<return>true</return>")
 			}
 			return
 		}
-		plError(w, 400, "InvalidRouteTableID.NotFound", "no route table "+table)
+		fakeaws.WriteEC2Error(w, 400, "InvalidRouteTableID.NotFound", "no route table "+table)
 	default:
-		plError(w, 400, "InvalidAction", "The fake does not know "+call.action)
+		fakeaws.WriteEC2Error(w, 400, "InvalidAction", "The fake does not know "+call.Action)
 	}
 }
 
 func (a *tgwAttachment) xml() string {
 	return fmt.Sprintf(`<transitGatewayAttachmentId>%s</transitGatewayAttachmentId><transitGatewayId>%s</transitGatewayId><vpcId>%s</vpcId><vpcOwnerId>%s</vpcOwnerId><state>%s</state><subnetIds>%s</subnetIds>%s`,
-		a.id, a.tgw, a.vpc, watchAccount, a.state, itemsXML(a.subnets, ""), tagsXML(a.tags))
-}
-
-func tgwRAMError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Amzn-ErrorType", code)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+		a.id, a.tgw, a.vpc, watchAccount, a.state, fakeaws.Items(a.subnets, ""), fakeaws.TagSet(a.tags))
 }
 
 // tgwWorld is a watcher with the transit gateway provisioner on a real
@@ -485,7 +379,7 @@ func newTGWWorld(t *testing.T) *tgwWorld {
 	}
 	f.gateways[tgwGateway] = &fakeTGW{id: tgwGateway, owner: tgwCustomer, region: "us-east-1"}
 	e := newWatchEnv(t, newFakePeerer(), watchClusters)
-	tg := cloud.NewTransitGateways(f.config(), cloud.TransitGatewayOptions{Logger: e.log})
+	tg := cloud.NewTransitGateways(f.Config(), cloud.TransitGatewayOptions{Logger: e.log})
 	e.provisioners = map[astrobot.Kind]Provisioner{astrobot.KindTransitGateway: NewTransitGatewayProvisioner(tg, cloud.NewStatic(watchClusters), e.rec)}
 	e.w = NewWatcher(e.db, e.provisioners, time.Minute, e.log)
 	return &tgwWorld{watchEnv: e, aws: f, tgw: tg}
@@ -582,7 +476,7 @@ func TestTransitGatewayWorkflowFake(t *testing.T) {
 	if got.Status != astrobot.StatusAttaching || !strings.Contains(w.lastNote(t, r.ID), "astrobot accepted the invitation to the RAM share astro-share") {
 		t.Fatalf("after the share: %s, note %q; want attaching, naming the share", got.Status, w.lastNote(t, r.ID))
 	}
-	if n := w.aws.count("ram:acceptresourceshareinvitation"); n != 1 {
+	if n := w.aws.Count("AcceptResourceShareInvitation"); n != 1 {
 		t.Errorf("%d acceptances of %s, want 1", n, inv)
 	}
 	w.advance(t)
@@ -646,7 +540,7 @@ func TestTransitGatewayWorkflowFake(t *testing.T) {
 	if s, note := w.status(t, r.ID), w.lastNote(t, r.ID); s != astrobot.StatusDeleted || !strings.Contains(note, ":rotating_light: The attachment "+got.Resource+" of the cluster VPC to your transit gateway was deleted in AWS") {
 		t.Errorf("after the deletion: %s, note %q", s, note)
 	}
-	if n := w.aws.count("CreateTransitGatewayVpcAttachment"); n != 1 {
+	if n := w.aws.Count("CreateTransitGatewayVpcAttachment"); n != 1 {
 		t.Errorf("CreateTransitGatewayVpcAttachment called %d times, want 1", n)
 	}
 	w.noLoudLogs(t)
@@ -726,10 +620,10 @@ func TestTransitGatewayShareFake(t *testing.T) {
 			if !slices.ContainsFunc(events, func(e astrobot.Event) bool { return strings.Contains(e.Note, tt.note) }) {
 				t.Errorf("no event note contains %q: %+v", tt.note, events)
 			}
-			if n := w.aws.count("ram:acceptresourceshareinvitation"); n != tt.accepts {
+			if n := w.aws.Count("AcceptResourceShareInvitation"); n != tt.accepts {
 				t.Errorf("%d acceptances, want %d", n, tt.accepts)
 			}
-			if got := w.aws.regions("ram:getresourceshareinvitations"); slices.ContainsFunc(got, func(r string) bool { return r != "us-east-1" }) {
+			if got := w.aws.Regions("GetResourceShareInvitations"); slices.ContainsFunc(got, func(r string) bool { return r != "us-east-1" }) {
 				t.Errorf("RAM asked in %v, want only the cluster's region", got)
 			}
 			w.noLoudLogs(t)
@@ -813,9 +707,9 @@ func TestTransitGatewayThrottledFake(t *testing.T) {
 	w.aws.gateways[west] = &fakeTGW{id: west, owner: tgwCustomer, region: "eu-west-1"}
 	w.aws.mu.Unlock()
 	approved := w.file(t, watchClusters[2], 3, west, "")
-	describes := w.aws.count("DescribeTransitGatewayVpcAttachments")
-	w.aws.failing("*", tgwFailure{status: 503, code: "RequestLimitExceeded", msg: "Request limit exceeded."})
-	w.aws.failing("ram:getresourceshareinvitations", tgwFailure{status: 400, code: "ThrottlingException", msg: "Rate exceeded"})
+	describes := w.aws.Count("DescribeTransitGatewayVpcAttachments")
+	w.aws.Fail("*", fakeaws.Failure{Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
+	w.aws.Fail("GetResourceShareInvitations", fakeaws.Failure{Status: 400, Code: "ThrottlingException", Message: "Rate exceeded"})
 	rs := []astrobot.Request{waiting, pending, approved}
 	before := map[astrobot.RequestID]int{}
 	for _, r := range rs {
@@ -834,13 +728,13 @@ func TestTransitGatewayThrottledFake(t *testing.T) {
 	if n := w.logs.count(slog.LevelError); n != 0 {
 		t.Errorf("throttling logged %d errors, want warnings only:\n%s", n, w.logs.dump())
 	}
-	if n := w.aws.count("DescribeTransitGatewayVpcAttachments") - describes; n != 3 {
+	if n := w.aws.Count("DescribeTransitGatewayVpcAttachments") - describes; n != 3 {
 		t.Errorf("DescribeTransitGatewayVpcAttachments called %d times over three throttled cycles, want one a cycle", n)
 	}
 
 	// AWS answers again: every request moves on.
-	w.aws.failing("*", tgwFailure{})
-	w.aws.failing("ram:getresourceshareinvitations", tgwFailure{})
+	w.aws.Heal("*")
+	w.aws.Heal("GetResourceShareInvitations")
 	w.aws.gateway(tgwGateway, func(g *fakeTGW) { g.visible = true })
 	w.aws.gateway(west, func(g *fakeTGW) { g.visible = true })
 	w.aws.set(pending.Resource, "available")
@@ -854,18 +748,18 @@ func TestTransitGatewayThrottledFake(t *testing.T) {
 }
 
 func TestTransitGatewayAccessDeniedFake(t *testing.T) {
-	ec2Denied := tgwFailure{status: 403, code: "UnauthorizedOperation", msg: "You are not authorized to perform this operation."}
-	ramDenied := tgwFailure{status: 403, code: "AccessDeniedException", msg: "User is not authorized to perform this action."}
+	ec2Denied := fakeaws.Failure{Status: 403, Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation."}
+	ramDenied := fakeaws.Failure{Status: 403, Code: "AccessDeniedException", Message: "User is not authorized to perform this action."}
 	tests := []struct {
 		name   string
 		action string
-		denied tgwFailure
+		denied fakeaws.Failure
 		setup  func(t *testing.T, w *tgwWorld) astrobot.Request
 		stays  astrobot.Status
 		grants []string // in the alert
 		after  astrobot.Status
 	}{
-		{name: "looking for invitations", action: "ram:getresourceshareinvitations", denied: ramDenied, stays: astrobot.StatusWaitingShare, after: astrobot.StatusPendingAcceptance,
+		{name: "looking for invitations", action: "GetResourceShareInvitations", denied: ramDenied, stays: astrobot.StatusWaitingShare, after: astrobot.StatusPendingAcceptance,
 			grants: []string{"ram:GetResourceShareInvitations", "stays waiting share"},
 			setup: func(t *testing.T, w *tgwWorld) astrobot.Request {
 				r := w.file(t, watchClusters[0], 1, tgwGateway, "")
@@ -873,7 +767,7 @@ func TestTransitGatewayAccessDeniedFake(t *testing.T) {
 				w.aws.invite(tgwShare, tgwGateway, w.clock.Now())
 				return r
 			}},
-		{name: "accepting the invitation", action: "ram:acceptresourceshareinvitation", denied: ramDenied, stays: astrobot.StatusWaitingShare, after: astrobot.StatusPendingAcceptance,
+		{name: "accepting the invitation", action: "AcceptResourceShareInvitation", denied: ramDenied, stays: astrobot.StatusWaitingShare, after: astrobot.StatusPendingAcceptance,
 			grants: []string{"ram:AcceptResourceShareInvitation", "stays waiting share"},
 			setup: func(t *testing.T, w *tgwWorld) astrobot.Request {
 				r := w.file(t, watchClusters[0], 1, tgwGateway, "")
@@ -899,7 +793,7 @@ func TestTransitGatewayAccessDeniedFake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newTGWWorld(t)
 			r := tt.setup(t, w)
-			w.aws.failing(tt.action, tt.denied)
+			w.aws.Fail(tt.action, tt.denied)
 			for range 3 {
 				w.clock.Advance(time.Minute)
 				w.advance(t)
@@ -912,15 +806,15 @@ func TestTransitGatewayAccessDeniedFake(t *testing.T) {
 			if len(alerts) != 1 {
 				t.Fatalf("%d alerts over three cycles, want 1: %+v", len(alerts), alerts)
 			}
-			for _, s := range append(tt.grants, tt.denied.code, "account "+watchAccount+", us-east-1") {
+			for _, s := range append(tt.grants, tt.denied.Code, "account "+watchAccount+", us-east-1") {
 				if !strings.Contains(alerts[0].Note, s) {
 					t.Errorf("alert %q lacks %q", alerts[0].Note, s)
 				}
 			}
-			if n := w.aws.count(tt.action); n < 3 {
+			if n := w.aws.Count(tt.action); n < 3 {
 				t.Errorf("%s was tried %d times in three cycles, want every cycle", tt.action, n)
 			}
-			w.aws.failing(tt.action, tgwFailure{})
+			w.aws.Heal(tt.action)
 			w.watch(t)
 			w.advance(t)
 			if got := w.status(t, r.ID); got != tt.after {
@@ -957,7 +851,7 @@ func TestTransitGatewayCrashBetweenCreateAndStoreFake(t *testing.T) {
 	if live := w.aws.live(cl.VPCID); !slices.Equal(live, []string{first.ID}) {
 		t.Errorf("attachments of the cluster VPC: %v, want only %s", live, first.ID)
 	}
-	if n := w.aws.count("CreateTransitGatewayVpcAttachment"); n != 1 {
+	if n := w.aws.Count("CreateTransitGatewayVpcAttachment"); n != 1 {
 		t.Errorf("CreateTransitGatewayVpcAttachment called %d times, want 1", n)
 	}
 }
@@ -1129,9 +1023,9 @@ func TestTransitGatewayDescribesOncePerAccountAndRegionFake(t *testing.T) {
 		}
 		rs = append(rs, w.pending(t, cl, i+1))
 	}
-	before := len(w.aws.regions("DescribeTransitGatewayVpcAttachments"))
+	before := len(w.aws.Regions("DescribeTransitGatewayVpcAttachments"))
 	w.watch(t)
-	got := w.aws.regions("DescribeTransitGatewayVpcAttachments")[before:]
+	got := w.aws.Regions("DescribeTransitGatewayVpcAttachments")[before:]
 	slices.Sort(got)
 	if diff := cmp.Diff([]string{"eu-west-1", "us-east-1"}, got); diff != "" {
 		t.Errorf("DescribeTransitGatewayVpcAttachments regions in one cycle of 4 attachments in 2 regions (-want +got):\n%s", diff)
