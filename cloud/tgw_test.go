@@ -57,7 +57,12 @@ func tgwRequest(share string) astrobot.Request {
 // go to one handler, RAM REST-JSON calls to another.
 type tgwFake struct{ *fakeaws.Server }
 
+// newTGWFake returns a tgwFake whose RAM calls go to handleRAM, or are
+// refused when it is nil.
 func newTGWFake(t *testing.T, handleEC2 func(http.ResponseWriter, fakeaws.Call), handleRAM func(http.ResponseWriter, fakeaws.Call)) *tgwFake {
+	if handleRAM == nil {
+		handleRAM = func(w http.ResponseWriter, c fakeaws.Call) { fakeaws.WriteJSONError(w, 400, "InvalidAction", c.Action) }
+	}
 	return &tgwFake{fakeaws.New(t, func(w http.ResponseWriter, c fakeaws.Call) {
 		if c.Protocol == fakeaws.RESTJSON {
 			handleRAM(w, c)
@@ -359,9 +364,7 @@ func TestTransitGatewayCreateFake(t *testing.T) {
 				default:
 					fakeaws.WriteEC2Error(w, 400, "InvalidAction", call.Action)
 				}
-			}, func(w http.ResponseWriter, call fakeaws.Call) {
-				fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
-			})
+			}, nil)
 			var logs bytes.Buffer
 			tgw := cloud.TransitGateway{ID: tgwTGW, Owner: tgwCustomer, State: "available"}
 			got, err := fake.transitGateways(&logs, 1).Create(context.Background(), fakeCluster(), tgwRequest(""), tt.attempt, tgw)
@@ -414,9 +417,7 @@ func TestTransitGatewayDescribeFake(t *testing.T) {
 					}
 				}
 				fakeaws.WriteEC2(w, call.Action, attachmentsXML(as...))
-			}, func(w http.ResponseWriter, call fakeaws.Call) {
-				fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
-			})
+			}, nil)
 			var logs bytes.Buffer
 			got, err := fake.transitGateways(&logs, 1).Describe(context.Background(), fakeAccount, fakeRegion,
 				[]string{"tgw-attach-000000000000000a2", "tgw-attach-000000000000000a1", "tgw-attach-000000000000000a4", "tgw-attach-000000000000000a3", "tgw-attach-000000000000000a1"})
@@ -506,9 +507,7 @@ func TestTransitGatewayConfigureFake(t *testing.T) {
 				default:
 					fakeaws.WriteEC2Error(w, 400, "InvalidAction", call.Action)
 				}
-			}, func(w http.ResponseWriter, call fakeaws.Call) {
-				fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
-			})
+			}, nil)
 			var logs bytes.Buffer
 			r := tgwRequest("")
 			r.Resource = "tgw-attach-000000000000000aa"
@@ -570,9 +569,7 @@ func TestTransitGatewayCleanupFake(t *testing.T) {
 				default:
 					fakeaws.WriteEC2Error(w, 400, "InvalidAction", call.Action)
 				}
-			}, func(w http.ResponseWriter, call fakeaws.Call) {
-				fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
-			})
+			}, nil)
 			var logs bytes.Buffer
 			r := tgwRequest("")
 			r.Resource = att
@@ -664,13 +661,7 @@ func TestTransitGatewayAWSErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ram := tt.ram
-			if ram == nil {
-				ram = func(w http.ResponseWriter, call fakeaws.Call) {
-					fakeaws.WriteJSONError(w, 400, "InvalidAction", call.Action)
-				}
-			}
-			fake := newTGWFake(t, tt.ec2, ram)
+			fake := newTGWFake(t, tt.ec2, tt.ram)
 			var logs bytes.Buffer
 			err := tt.do(fake.transitGateways(&logs, 3))
 			if err == nil {
