@@ -198,11 +198,6 @@ func (z *Zones) Associate(ctx context.Context, cl astrobot.Cluster, r astrobot.R
 		VPC:          &types.VPC{VPCId: aws.String(cl.VPCID), VPCRegion: types.VPCRegion(cl.Region)},
 		Comment:      aws.String("astrobot " + r.Ref()),
 	})
-	apiErr, _ := errors.AsType[smithy.APIError](err)
-	code := ""
-	if apiErr != nil {
-		code = apiErr.ErrorCode()
-	}
 	switch {
 	case err == nil:
 		a := Association{Authorized: true}
@@ -212,12 +207,13 @@ func (z *Zones) Associate(ctx context.Context, cl astrobot.Cluster, r astrobot.R
 		}
 		z.logger.InfoContext(ctx, "dns: associated a zone", append(log, "cluster", cl.ID, "vpc", cl.VPCID, "change", a.ChangeID, "in_sync", a.InSync)...)
 		return a, nil
-	case code == "NotAuthorizedException":
+	case isCode(err, "NotAuthorizedException"):
 		z.logger.InfoContext(ctx, "dns: the association is not authorized yet", append(log, "cluster", cl.ID, "vpc", cl.VPCID)...)
 		return Association{}, nil
-	case code == "ConflictingDomainExists":
+	case isCode(err, "ConflictingDomainExists"):
 		// The VPC has a zone of that name: this one, associated meanwhile,
 		// or another.
+		apiErr, _ := errors.AsType[smithy.APIError](err)
 		again, lerr := z.list(ctx, cl)
 		if lerr != nil {
 			return Association{}, z.fail(ctx, cl, "list the hosted zones of the cluster VPC", lerr, log...)
@@ -231,10 +227,10 @@ func (z *Zones) Associate(ctx context.Context, cl astrobot.Cluster, r astrobot.R
 		return Association{}, astrobot.Errorf(astrobot.EConflict,
 			"The cluster VPC %s already resolves %s, or a name of that domain, through another private hosted zone: a VPC can be associated with only one zone per domain name (Route 53 says: %s). Tell support which zone the cluster should use.",
 			cl.VPCID, spec.Domain, strings.TrimSuffix(apiErr.ErrorMessage(), "."))
-	case code == "NoSuchHostedZone":
+	case isCode(err, "NoSuchHostedZone"):
 		return Association{}, astrobot.Errorf(astrobot.EConflict,
 			"Route 53 knows no hosted zone %s: check the zone ID in account %s (Route 53 → Hosted zones → your private zone), then ask support to retry.", spec.ZoneID, spec.AccountID)
-	case code == "PublicZoneVPCAssociation":
+	case isCode(err, "PublicZoneVPCAssociation"):
 		return Association{}, astrobot.Errorf(astrobot.EConflict,
 			"The hosted zone %s is a public zone: only a private hosted zone can be associated with the cluster VPC. Give the ID of the private zone for %s.", spec.ZoneID, spec.Domain)
 	}
@@ -269,7 +265,7 @@ func (z *Zones) Change(ctx context.Context, cl astrobot.Cluster, r astrobot.Requ
 	if err == nil {
 		return out.ChangeInfo != nil && out.ChangeInfo.Status == types.ChangeStatusInsync, nil
 	}
-	if apiErr, ok := errors.AsType[smithy.APIError](err); !ok || apiErr.ErrorCode() != "NoSuchChange" {
+	if !isCode(err, "NoSuchChange") {
 		return false, z.fail(ctx, cl, "follow the association of hosted zones", err, log...)
 	}
 	zones, err := z.list(ctx, cl)
@@ -301,14 +297,13 @@ func (z *Zones) Disassociate(ctx context.Context, cl astrobot.Cluster, zoneID st
 		VPC:          &types.VPC{VPCId: aws.String(cl.VPCID), VPCRegion: types.VPCRegion(cl.Region)},
 		Comment:      aws.String("astrobot"),
 	})
-	apiErr, _ := errors.AsType[smithy.APIError](err)
 	switch {
 	case err == nil:
 		z.logger.InfoContext(ctx, "dns: disassociated a zone", append(log, "cluster", cl.ID, "vpc", cl.VPCID)...)
 		return nil
-	case apiErr != nil && (apiErr.ErrorCode() == "VPCAssociationNotFound" || apiErr.ErrorCode() == "NoSuchHostedZone"):
+	case isCode(err, "VPCAssociationNotFound"), isCode(err, "NoSuchHostedZone"):
 		return nil
-	case apiErr != nil && apiErr.ErrorCode() == "LastVPCAssociation":
+	case isCode(err, "LastVPCAssociation"):
 		return astrobot.Errorf(astrobot.EConflict, "Route 53 will not disassociate the hosted zone %s from the cluster VPC %s: it is the zone's last VPC, and a private zone keeps at least one. The zone's owner must associate another VPC with it, or delete the zone.",
 			zoneID, cl.VPCID)
 	}

@@ -161,6 +161,12 @@ func isDenied(code string) bool {
 	return false
 }
 
+// isCode reports whether err is the AWS error code, ignoring case.
+func isCode(err error, code string) bool {
+	apiErr, ok := errors.AsType[smithy.APIError](err)
+	return ok && strings.EqualFold(apiErr.ErrorCode(), code)
+}
+
 // lookupError classifies a failed cluster look-up: the level to log it at,
 // the AWS error code, and the error for the user.
 func lookupError(err error) (slog.Level, string, error) {

@@ -10,14 +10,12 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/astrobot-dev/astrobot"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 )
 
 // PeeringState is the AWS status code of a peering connection.
@@ -262,7 +260,7 @@ func (p *Peerings) Describe(ctx context.Context, account, region string, ids []s
 			return p.describe(ctx, tg.client, "by filter", &ec2.DescribeVpcPeeringConnectionsInput{
 				Filters: []types.Filter{{Name: aws.String("vpc-peering-connection-id"), Values: ids}}, MaxResults: aws.Int32(pageSize)})
 		},
-		notFound: isNotFound,
+		notFound: peeringNotFound,
 		id:       func(pc Peering) string { return pc.ID },
 		gone: func(id string) Peering {
 			return Peering{ID: id, Status: PeeringDeleted, Message: "AWS no longer knows this peering connection."}
@@ -326,13 +324,13 @@ func (p *Peerings) Delete(ctx context.Context, cluster astrobot.Cluster, pcxID s
 	tg := p.target(cluster.AccountID, cluster.Region)
 	log := []any{"cluster", cluster.ID, "pcx", pcxID}
 	_, err := tg.client.DeleteVpcPeeringConnection(ctx, &ec2.DeleteVpcPeeringConnectionInput{VpcPeeringConnectionId: aws.String(pcxID)})
-	switch apiErr, _ := errors.AsType[smithy.APIError](err); {
+	switch {
 	case err == nil:
 		p.logger.InfoContext(ctx, "peering: deleted a connection", append(log, "account", tg.account, "region", tg.region)...)
 		return nil
-	case isNotFound(err):
+	case peeringNotFound(err):
 		return nil
-	case apiErr != nil && apiErr.ErrorCode() == "InvalidStateTransition":
+	case isCode(err, "InvalidStateTransition"):
 		// AWS deletes only pending and active connections: look whether this
 		// one ended already.
 		got, derr := p.Describe(ctx, cluster.AccountID, cluster.Region, []string{pcxID})
@@ -380,10 +378,7 @@ func Explain(p Peering) string {
 	return s
 }
 
-// isNotFound reports whether err is AWS not knowing a peering connection. AWS
-// spells the code InvalidVpcPeeringConnectionID.NotFound, moto
-// InvalidVpcPeeringConnectionId.NotFound.
-func isNotFound(err error) bool {
-	apiErr, ok := errors.AsType[smithy.APIError](err)
-	return ok && strings.EqualFold(apiErr.ErrorCode(), "InvalidVpcPeeringConnectionID.NotFound")
-}
+// peeringNotFound reports whether err is AWS not knowing a peering
+// connection. AWS spells the code InvalidVpcPeeringConnectionID.NotFound,
+// moto InvalidVpcPeeringConnectionId.NotFound.
+func peeringNotFound(err error) bool { return isCode(err, "InvalidVpcPeeringConnectionID.NotFound") }

@@ -507,11 +507,8 @@ func (p *PrivateLinks) Describe(ctx context.Context, account, region string, ids
 			return describeEndpoints(ctx, tg.client, &ec2.DescribeVpcEndpointsInput{
 				Filters: []types.Filter{{Name: aws.String("vpc-endpoint-id"), Values: ids}}, MaxResults: aws.Int32(pageSize)})
 		},
-		notFound: func(err error) bool {
-			apiErr, ok := errors.AsType[smithy.APIError](err)
-			return ok && endpointNotFound(apiErr.ErrorCode())
-		},
-		id: func(ep Endpoint) string { return ep.ID },
+		notFound: endpointNotFound,
+		id:       func(ep Endpoint) string { return ep.ID },
 		gone: func(id string) Endpoint {
 			return Endpoint{ID: id, State: EndpointDeleted, Message: "AWS no longer knows this endpoint."}
 		},
@@ -558,17 +555,20 @@ func (p *PrivateLinks) DeleteEndpoint(ctx context.Context, cl astrobot.Cluster, 
 	tg := p.target(cl)
 	log := []any{"cluster", cl.ID, "vpce", id}
 	out, err := tg.client.DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}})
-	if apiErr, ok := errors.AsType[smithy.APIError](err); ok && endpointNotFound(apiErr.ErrorCode()) {
+	if endpointNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return p.fail(ctx, tg, "delete VPC endpoints", err, log...)
 	}
 	for _, u := range out.Unsuccessful {
-		if u.Error == nil || endpointNotFound(aws.ToString(u.Error.Code)) {
+		if u.Error == nil {
 			continue
 		}
-		return p.fail(ctx, tg, "delete VPC endpoints", &smithy.GenericAPIError{Code: aws.ToString(u.Error.Code), Message: aws.ToString(u.Error.Message)}, log...)
+		uerr := &smithy.GenericAPIError{Code: aws.ToString(u.Error.Code), Message: aws.ToString(u.Error.Message)}
+		if !endpointNotFound(uerr) {
+			return p.fail(ctx, tg, "delete VPC endpoints", uerr, log...)
+		}
 	}
 	p.logger.InfoContext(ctx, "privatelink: deleted an endpoint", append(log, "account", tg.account, "region", tg.region)...)
 	return nil
@@ -640,15 +640,9 @@ func ExplainEndpoint(e Endpoint) string {
 	return s
 }
 
-// endpointNotFound reports whether code is AWS not knowing a VPC endpoint:
+// endpointNotFound reports whether err is AWS not knowing a VPC endpoint:
 // InvalidVpcEndpointId.NotFound for a call, InvalidVpcEndpoint.NotFound in
 // the Unsuccessful items of DeleteVpcEndpoints.
-func endpointNotFound(code string) bool {
-	return strings.EqualFold(code, "InvalidVpcEndpointId.NotFound") || strings.EqualFold(code, "InvalidVpcEndpoint.NotFound")
-}
-
-// isCode reports whether err is the AWS error code, ignoring case.
-func isCode(err error, code string) bool {
-	apiErr, ok := errors.AsType[smithy.APIError](err)
-	return ok && strings.EqualFold(apiErr.ErrorCode(), code)
+func endpointNotFound(err error) bool {
+	return isCode(err, "InvalidVpcEndpointId.NotFound") || isCode(err, "InvalidVpcEndpoint.NotFound")
 }
