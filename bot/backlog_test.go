@@ -111,8 +111,10 @@ func drainBacklog(t testing.TB, entries, burst int, every time.Duration) (time.D
 func TestBacklogAtSlackPace(t *testing.T) {
 	elapsed, limited := drainBacklog(t, 1000, 3, 10*time.Millisecond)
 	t.Logf("1,000 entries after a restart at 100 messages/s per conversation: drained in %v, %d 429s", elapsed.Round(time.Millisecond), limited)
-	if limited > 10 {
-		t.Errorf("Slack answered %d 429s, want a handful at most: the worker paces itself", limited)
+	// A storm would be one 429 per message over the limit, hundreds; a
+	// loaded machine may bunch a few paced messages.
+	if limited > 50 {
+		t.Errorf("Slack answered %d 429s to 1,000 messages, want a few at most: the worker paces itself", limited)
 	}
 }
 
