@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -22,6 +23,13 @@ import (
 const (
 	DefaultClusterTag = "astro:cluster-id"
 	DefaultOrgTag     = "astro:organization"
+)
+
+// Tags astrobot puts on what it creates for a request, besides
+// DefaultClusterTag and Name.
+const (
+	requestTag = "astrobot:request-id"
+	attemptTag = "astrobot:attempt"
 )
 
 const (
@@ -283,6 +291,27 @@ func natIPs(ctx context.Context, client *ec2.Client, clusters []astrobot.Cluster
 		slices.SortFunc(list, netip.Addr.Compare)
 	}
 	return ips, nil
+}
+
+// attemptTags are the tags of a resource of type rt that astrobot creates in
+// the VPC of cl for the attempt of r: the request, the attempt, the cluster,
+// and the request as its Name.
+func attemptTags(rt types.ResourceType, r astrobot.Request, attempt int, cl astrobot.Cluster) []types.TagSpecification {
+	return []types.TagSpecification{{ResourceType: rt, Tags: []types.Tag{
+		{Key: aws.String(requestTag), Value: aws.String(r.Ref())},
+		{Key: aws.String(attemptTag), Value: aws.String(strconv.Itoa(attempt))},
+		{Key: aws.String(DefaultClusterTag), Value: aws.String(cl.ID)},
+		{Key: aws.String("Name"), Value: aws.String(r.Ref())},
+	}}}
+}
+
+// tagMap returns tags by key.
+func tagMap(tags []types.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
 }
 
 // lookup is how describeIDs looks up one kind of AWS resource, T, by ID.

@@ -44,13 +44,6 @@ func (s PeeringState) Ended() bool {
 	return false
 }
 
-// Tags astrobot puts on the peering connections it creates, besides
-// DefaultClusterTag and Name.
-const (
-	requestTag = "astrobot:request-id"
-	attemptTag = "astrobot:attempt"
-)
-
 const (
 	// pendingLifetime is how long AWS keeps a peering connection waiting for
 	// acceptance before it expires. It cannot be changed.
@@ -135,18 +128,12 @@ func (p *Peerings) Create(ctx context.Context, cluster astrobot.Cluster, r astro
 		return *existing, nil
 	}
 
-	tags := []types.Tag{
-		{Key: aws.String(requestTag), Value: aws.String(r.Ref())},
-		{Key: aws.String(attemptTag), Value: aws.String(strconv.Itoa(attempt))},
-		{Key: aws.String(DefaultClusterTag), Value: aws.String(cluster.ID)},
-		{Key: aws.String("Name"), Value: aws.String(r.Ref())},
-	}
 	out, err := tg.client.CreateVpcPeeringConnection(ctx, &ec2.CreateVpcPeeringConnectionInput{
 		VpcId:             aws.String(cluster.VPCID),
 		PeerOwnerId:       aws.String(spec.AccountID),
 		PeerRegion:        aws.String(spec.Region),
 		PeerVpcId:         aws.String(spec.VPCID),
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVpcPeeringConnection, Tags: tags}},
+		TagSpecifications: attemptTags(types.ResourceTypeVpcPeeringConnection, r, attempt, cluster),
 	})
 	if err != nil {
 		return Peering{}, p.fail(ctx, tg, "create peering connections", err, log...)
@@ -184,10 +171,7 @@ func (p *Peerings) findCreated(ctx context.Context, tg target, cluster astrobot.
 			return nil, fmt.Errorf("describe VPC peering connections: %w", err)
 		}
 		for _, c := range page.VpcPeeringConnections {
-			tags := make(map[string]string, len(c.Tags))
-			for _, t := range c.Tags {
-				tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-			}
+			tags := tagMap(c.Tags)
 			if tags[requestTag] != want[requestTag] || tags[attemptTag] != want[attemptTag] ||
 				vpcOf(c.RequesterVpcInfo) != cluster.VPCID || vpcOf(c.AccepterVpcInfo) != peerVPC {
 				continue

@@ -295,12 +295,6 @@ func (p *PrivateLinks) Create(ctx context.Context, cl astrobot.Cluster, r astrob
 	if err != nil {
 		return Endpoint{}, err
 	}
-	tags := []types.Tag{
-		{Key: aws.String(requestTag), Value: aws.String(r.Ref())},
-		{Key: aws.String(attemptTag), Value: aws.String(strconv.Itoa(attempt))},
-		{Key: aws.String(DefaultClusterTag), Value: aws.String(cl.ID)},
-		{Key: aws.String("Name"), Value: aws.String(r.Ref())},
-	}
 	in := &ec2.CreateVpcEndpointInput{
 		VpcId:             aws.String(cl.VPCID),
 		VpcEndpointType:   types.VpcEndpointTypeInterface,
@@ -309,7 +303,7 @@ func (p *PrivateLinks) Create(ctx context.Context, cl astrobot.Cluster, r astrob
 		SecurityGroupIds:  []string{group},
 		PrivateDnsEnabled: aws.Bool(false), // turned on once the connection is accepted, if asked and verified
 		ClientToken:       aws.String(fmt.Sprintf("astrobot-%s-%d-%s", r.Ref(), attempt, cl.VPCID)),
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVpcEndpoint, Tags: tags}},
+		TagSpecifications: attemptTags(types.ResourceTypeVpcEndpoint, r, attempt, cl),
 	}
 	if spec.CrossRegion(cl) {
 		in.ServiceRegion = aws.String(spec.Region)
@@ -370,14 +364,6 @@ func (p *PrivateLinks) findCreated(ctx context.Context, tg target, cl astrobot.C
 			"request", r.Ref(), "attempt", attempt, "vpce", found[0].ID, "others", len(found)-1, "account", tg.account, "region", tg.region)
 	}
 	return &found[0], stale, nil
-}
-
-func tagMap(tags []types.Tag) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return m
 }
 
 // groupName is the name of the security group of r's endpoint.

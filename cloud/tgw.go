@@ -411,17 +411,11 @@ func (t *TransitGateways) Create(ctx context.Context, cl astrobot.Cluster, r ast
 		return Attachment{}, astrobot.Errorf(astrobot.EInternal, "VPC %s of cluster %s (account %s, %s) has no subnet tagged %s=%s, so astrobot does not know where to attach it: tag the cluster's private subnets, one per availability zone.",
 			cl.VPCID, cl.ID, tg.account, tg.region, SubnetTag, PrivateSubnet)
 	}
-	tags := []types.Tag{
-		{Key: aws.String(requestTag), Value: aws.String(r.Ref())},
-		{Key: aws.String(attemptTag), Value: aws.String(strconv.Itoa(attempt))},
-		{Key: aws.String(DefaultClusterTag), Value: aws.String(cl.ID)},
-		{Key: aws.String("Name"), Value: aws.String(r.Ref())},
-	}
 	out, err := tg.client.CreateTransitGatewayVpcAttachment(ctx, &ec2.CreateTransitGatewayVpcAttachmentInput{
 		TransitGatewayId:  aws.String(spec.TGWID),
 		VpcId:             aws.String(cl.VPCID),
 		SubnetIds:         subnets,
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeTransitGatewayAttachment, Tags: tags}},
+		TagSpecifications: attemptTags(types.ResourceTypeTransitGatewayAttachment, r, attempt, cl),
 	})
 	if err != nil {
 		return Attachment{}, t.fail(ctx, tg, "create transit gateway VPC attachments", err, log...)
