@@ -239,7 +239,11 @@ type RequestID uint64
 // FormatID returns the reference users see for request id of kind d:
 // PEER-0042.
 func FormatID(d KindDef, id RequestID) string {
-	return fmt.Sprintf("%s-%04d", d.Prefix(), uint64(id))
+	n := strconv.FormatUint(uint64(id), 10)
+	if len(n) < 4 {
+		n = "0000"[len(n):] + n
+	}
+	return d.Prefix() + "-" + n
 }
 
 // ParseRequestID parses a request reference as users type it: the ID with

@@ -324,8 +324,9 @@ func (db *DB) RequestsByStatus(ctx context.Context, statuses []astrobot.Status, 
 			k      []byte
 		}
 		var runs []*run
+		idx := bucket(tx, bucketIdxStatus)
 		for _, s := range statuses {
-			ru := &run{c: bucket(tx, bucketIdxStatus).Cursor(), prefix: indexPrefix(string(s))}
+			ru := &run{c: idx.Cursor(), prefix: indexPrefix(string(s))}
 			if ru.k, _ = ru.c.Seek(ru.prefix); bytes.HasPrefix(ru.k, ru.prefix) {
 				runs = append(runs, ru)
 			}
