@@ -74,9 +74,9 @@ type AWS struct {
 	logger     *slog.Logger
 }
 
-// target is one account and region to look in.
+// target is one account and region, and the EC2 client that acts there.
 type target struct {
-	account string // the role account, or defaultAccount
+	account string // an account ID; in discovery, a role's account or defaultAccount
 	region  string
 	client  *ec2.Client
 }
@@ -102,7 +102,7 @@ func NewAWS(cfg aws.Config, opts AWSOptions) *AWS {
 	accounts := append([]string{defaultAccount}, slices.Sorted(maps.Keys(opts.Roles))...)
 	for _, account := range accounts {
 		for _, region := range regions {
-			a.targets = append(a.targets, target{account: account, region: region, client: clients.EC2(account, region)})
+			a.targets = append(a.targets, clients.target(account, region))
 		}
 	}
 	return a

@@ -64,6 +64,11 @@ func (c *Clients) EC2(account, region string) *ec2.Client {
 	return client
 }
 
+// target returns the EC2 client that acts in account and region, with them.
+func (c *Clients) target(account, region string) target {
+	return target{account: account, region: region, client: c.EC2(account, region)}
+}
+
 // credentials returns the credentials for account: the role's, or the
 // configuration's own. region is where STS is asked, the first time.
 func (c *Clients) credentials(account, region string) aws.CredentialsProvider {

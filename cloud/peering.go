@@ -97,11 +97,6 @@ func NewPeerings(cfg aws.Config, opts PeeringOptions) *Peerings {
 	return p
 }
 
-// target returns the client acting in account and region.
-func (p *Peerings) target(account, region string) target {
-	return target{account: account, region: region, client: p.clients.EC2(account, region)}
-}
-
 // fail reports a failed call of the attempt to do what in tg.
 func (p *Peerings) fail(ctx context.Context, tg target, what string, err error, attrs ...any) error {
 	return p.failer.Fail(ctx, tg.account, tg.region, what, err, attrs...)
@@ -116,7 +111,7 @@ func (p *Peerings) fail(ctx context.Context, tg target, what string, err error, 
 // next attempt, which makes a new one. When AWS gives a new connection no
 // expiration time (moto does not), ExpiresAt is Now plus the 7 days AWS allows.
 func (p *Peerings) Create(ctx context.Context, cluster astrobot.Cluster, r astrobot.Request, attempt int) (Peering, error) {
-	tg := p.target(cluster.AccountID, cluster.Region)
+	tg := p.clients.target(cluster.AccountID, cluster.Region)
 	spec, _ := r.Spec.(astrobot.PeeringSpec)
 	log := []any{"request", r.Ref(), "cluster", cluster.ID}
 	existing, err := p.findCreated(ctx, tg, cluster, r, attempt)
@@ -235,7 +230,7 @@ func (p *Peerings) peering(c types.VpcPeeringConnection) Peering {
 // one of the IDs, Describe asks again with a filter on the IDs, which AWS
 // answers with the connections it still knows.
 func (p *Peerings) Describe(ctx context.Context, account, region string, ids []string) (map[string]Peering, error) {
-	tg := p.target(account, region)
+	tg := p.clients.target(account, region)
 	out, err := describeIDs(ctx, ids, lookup[Peering]{
 		byID: func(ctx context.Context, ids []string) ([]Peering, error) {
 			return p.describe(ctx, tg.client, "by ID", &ec2.DescribeVpcPeeringConnectionsInput{VpcPeeringConnectionIds: ids})
@@ -284,7 +279,7 @@ func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r as
 		return astrobot.Errorf(astrobot.EInvalid, "%s has no peering connection yet: create it before setting up routes.", r.Ref())
 	}
 	pcx := r.Resource
-	tg := p.target(cluster.AccountID, cluster.Region)
+	tg := p.clients.target(cluster.AccountID, cluster.Region)
 	log := []any{"request", r.Ref(), "cluster", cluster.ID, "pcx", pcx}
 	tables, added, err := addRoutes(ctx, p.failer, tg, cluster, peeringGateway(pcx), r.Spec.Routes(), log)
 	if err != nil {
@@ -305,7 +300,7 @@ func (p *Peerings) Configure(ctx context.Context, cluster astrobot.Cluster, r as
 // cancels it while it waits for acceptance. A connection that is already gone
 // or has ended counts as deleted.
 func (p *Peerings) Delete(ctx context.Context, cluster astrobot.Cluster, pcxID string) error {
-	tg := p.target(cluster.AccountID, cluster.Region)
+	tg := p.clients.target(cluster.AccountID, cluster.Region)
 	log := []any{"cluster", cluster.ID, "pcx", pcxID}
 	_, err := tg.client.DeleteVpcPeeringConnection(ctx, &ec2.DeleteVpcPeeringConnectionInput{VpcPeeringConnectionId: aws.String(pcxID)})
 	switch {

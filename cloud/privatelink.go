@@ -137,7 +137,7 @@ type Endpoint struct {
 // EInternal errors from Failer.
 func (p *PrivateLinks) Check(ctx context.Context, cl astrobot.Cluster, r astrobot.Request) (Check, error) {
 	spec, _ := r.Spec.(astrobot.PrivateLinkSpec)
-	tg := p.target(cl)
+	tg := p.clients.target(cl.AccountID, cl.Region)
 	log := []any{"request", r.Ref(), "cluster", cl.ID, "service", spec.ServiceName}
 	in := &ec2.DescribeVpcEndpointServicesInput{ServiceNames: []string{spec.ServiceName}}
 	if spec.CrossRegion(cl) {
@@ -276,7 +276,7 @@ func (p *PrivateLinks) zoneIDs(ctx context.Context, tg target, names []string) (
 // request's earlier attempts are deleted: nobody follows them any more.
 func (p *PrivateLinks) Create(ctx context.Context, cl astrobot.Cluster, r astrobot.Request, attempt int, chk Check) (Endpoint, error) {
 	spec, _ := r.Spec.(astrobot.PrivateLinkSpec)
-	tg := p.target(cl)
+	tg := p.clients.target(cl.AccountID, cl.Region)
 	log := []any{"request", r.Ref(), "cluster", cl.ID, "service", spec.ServiceName}
 	current, stale, err := p.findCreated(ctx, tg, cl, r, attempt)
 	if err != nil {
@@ -484,7 +484,7 @@ func endpoint(e types.VpcEndpoint) Endpoint {
 // again with a filter on the IDs, which AWS answers with the endpoints it
 // still knows.
 func (p *PrivateLinks) Describe(ctx context.Context, account, region string, ids []string) (map[string]Endpoint, error) {
-	tg := target{account: account, region: region, client: p.clients.EC2(account, region)}
+	tg := p.clients.target(account, region)
 	out, err := describeIDs(ctx, ids, lookup[Endpoint]{
 		byID: func(ctx context.Context, ids []string) ([]Endpoint, error) {
 			return describeEndpoints(ctx, tg.client, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: ids})
@@ -526,7 +526,7 @@ func describeEndpoints(ctx context.Context, client *ec2.Client, in *ec2.Describe
 // VPC: the service's private DNS name then resolves to it there. AWS allows it
 // once the endpoint is available and the name verified.
 func (p *PrivateLinks) EnablePrivateDNS(ctx context.Context, cl astrobot.Cluster, id string) error {
-	tg := p.target(cl)
+	tg := p.clients.target(cl.AccountID, cl.Region)
 	_, err := tg.client.ModifyVpcEndpoint(ctx, &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(id), PrivateDnsEnabled: aws.Bool(true)})
 	if err != nil {
 		return p.fail(ctx, tg, "turn on private DNS for VPC endpoints", err, "cluster", cl.ID, "vpce", id)
@@ -538,7 +538,7 @@ func (p *PrivateLinks) EnablePrivateDNS(ctx context.Context, cl astrobot.Cluster
 // DeleteEndpoint deletes the endpoint id of the cluster VPC. One that is
 // already gone counts as deleted.
 func (p *PrivateLinks) DeleteEndpoint(ctx context.Context, cl astrobot.Cluster, id string) error {
-	tg := p.target(cl)
+	tg := p.clients.target(cl.AccountID, cl.Region)
 	log := []any{"cluster", cl.ID, "vpce", id}
 	out, err := tg.client.DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}})
 	if endpointNotFound(err) {
@@ -565,7 +565,7 @@ func (p *PrivateLinks) DeleteEndpoint(ctx context.Context, cl astrobot.Cluster, 
 // (DependencyViolation): DeleteGroup then returns an error that says so, and
 // trying again later succeeds.
 func (p *PrivateLinks) DeleteGroup(ctx context.Context, cl astrobot.Cluster, r astrobot.Request) error {
-	tg := p.target(cl)
+	tg := p.clients.target(cl.AccountID, cl.Region)
 	log := []any{"request", r.Ref(), "cluster", cl.ID}
 	g, err := p.findGroup(ctx, tg, cl, r)
 	if err != nil {
@@ -586,11 +586,6 @@ func (p *PrivateLinks) DeleteGroup(ctx context.Context, cl astrobot.Cluster, r a
 		return fmt.Errorf("the security group %s of %s is still in use while the endpoint's network interfaces go away; retrying later: %w", id, r.Ref(), err)
 	}
 	return p.fail(ctx, tg, "delete security groups", err, append(log, "security_group", id)...)
-}
-
-// target returns the client acting in the cluster's account and region.
-func (p *PrivateLinks) target(cl astrobot.Cluster) target {
-	return target{account: cl.AccountID, region: cl.Region, client: p.clients.EC2(cl.AccountID, cl.Region)}
 }
 
 // fail reports a failed call of the attempt to do what in tg.

@@ -175,7 +175,7 @@ type Share struct {
 // errors from Failer.
 func (t *TransitGateways) Share(ctx context.Context, cl astrobot.Cluster, r astrobot.Request) (Share, error) {
 	spec, _ := r.Spec.(astrobot.TransitGatewaySpec)
-	tg := t.target(cl)
+	tg := t.clients.target(cl.AccountID, cl.Region)
 	log := []any{"request", r.Ref(), "cluster", cl.ID, "tgw", spec.TGWID}
 	tgw, err := t.describeTGW(ctx, tg, spec, log)
 	if err != nil {
@@ -365,7 +365,7 @@ func (e *DetachingError) Error() string {
 // support that say what to do.
 func (t *TransitGateways) Create(ctx context.Context, cl astrobot.Cluster, r astrobot.Request, attempt int, tgw TransitGateway) (Attachment, error) {
 	spec, _ := r.Spec.(astrobot.TransitGatewaySpec)
-	tg := t.target(cl)
+	tg := t.clients.target(cl.AccountID, cl.Region)
 	log := []any{"request", r.Ref(), "cluster", cl.ID, "tgw", spec.TGWID}
 	existing, err := t.attachmentsOf(ctx, tg, cl.VPCID, spec.TGWID)
 	if err != nil {
@@ -515,7 +515,7 @@ func describeAttachments(ctx context.Context, client *ec2.Client, in *ec2.Descri
 // knows one of the IDs, Describe asks again with a filter on the IDs, which
 // AWS answers with the attachments it still knows.
 func (t *TransitGateways) Describe(ctx context.Context, account, region string, ids []string) (map[string]Attachment, error) {
-	tg := target{account: account, region: region, client: t.clients.EC2(account, region)}
+	tg := t.clients.target(account, region)
 	out, err := describeIDs(ctx, ids, lookup[Attachment]{
 		byID: func(ctx context.Context, ids []string) ([]Attachment, error) {
 			return describeAttachments(ctx, tg.client, &ec2.DescribeTransitGatewayVpcAttachmentsInput{TransitGatewayAttachmentIds: ids})
@@ -542,7 +542,7 @@ func (t *TransitGateways) Describe(ctx context.Context, account, region string, 
 // before every one is known to be free.
 func (t *TransitGateways) Configure(ctx context.Context, cl astrobot.Cluster, r astrobot.Request) error {
 	spec, _ := r.Spec.(astrobot.TransitGatewaySpec)
-	tg := t.target(cl)
+	tg := t.clients.target(cl.AccountID, cl.Region)
 	log := []any{"request", r.Ref(), "cluster", cl.ID, "tgw", spec.TGWID, "attachment", r.Resource}
 	tables, added, err := addRoutes(ctx, t.failer, tg, cl, transitGateway(spec.TGWID), spec.CIDRs, log)
 	if err != nil {
@@ -557,7 +557,7 @@ func (t *TransitGateways) Configure(ctx context.Context, cl astrobot.Cluster, r 
 // the attachment r.Resource. What is gone already counts as done.
 func (t *TransitGateways) Cleanup(ctx context.Context, cl astrobot.Cluster, r astrobot.Request) error {
 	spec, _ := r.Spec.(astrobot.TransitGatewaySpec)
-	tg := t.target(cl)
+	tg := t.clients.target(cl.AccountID, cl.Region)
 	log := []any{"request", r.Ref(), "cluster", cl.ID, "tgw", spec.TGWID}
 	tables, err := vpcRouteTables(ctx, tg.client, cl.VPCID)
 	if err != nil {
@@ -584,7 +584,7 @@ func (t *TransitGateways) Cleanup(ctx context.Context, cl astrobot.Cluster, r as
 // withdraws it while it waits for acceptance. One that is already gone or
 // going counts as deleted.
 func (t *TransitGateways) DeleteAttachment(ctx context.Context, cl astrobot.Cluster, id string) error {
-	tg := t.target(cl)
+	tg := t.clients.target(cl.AccountID, cl.Region)
 	log := []any{"cluster", cl.ID, "attachment", id}
 	_, err := tg.client.DeleteTransitGatewayVpcAttachment(ctx, &ec2.DeleteTransitGatewayVpcAttachmentInput{TransitGatewayAttachmentId: aws.String(id)})
 	switch {
@@ -605,11 +605,6 @@ func (t *TransitGateways) DeleteAttachment(ctx context.Context, cl astrobot.Clus
 		}
 	}
 	return t.fail(ctx, tg, "delete transit gateway VPC attachments", err, log...)
-}
-
-// target returns the EC2 client acting in the cluster's account and region.
-func (t *TransitGateways) target(cl astrobot.Cluster) target {
-	return target{account: cl.AccountID, region: cl.Region, client: t.clients.EC2(cl.AccountID, cl.Region)}
 }
 
 // ramClient returns the RAM client acting in the cluster's account and
