@@ -1,12 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net/http"
-	"net/url"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,120 +11,6 @@ import (
 	"github.com/astrobot-dev/astrobot/handlers"
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 )
-
-// dnsMention is a Slack mention, the one place mrkdwn keeps < and >.
-var dnsMention = regexp.MustCompile(`<@[UW][A-Z0-9]+>`)
-
-// dnsBot is a running bot in manual mode, the fake Slack it talks to, and
-// the requester U0001 of acme (team T0001) who files through it.
-type dnsBot struct {
-	t     *testing.T
-	p     *proc
-	slack *fakeslack.Server
-	ctx   context.Context
-}
-
-// send posts a signed Slack request and returns the acknowledgement.
-func (b *dnsBot) send(body []byte) string {
-	b.t.Helper()
-	code, reply := post(b.t, b.p.httpURL, form, body, time.Now(), testSecret)
-	if code != http.StatusOK {
-		b.t.Fatalf("status %d: %s", code, reply)
-	}
-	return string(reply)
-}
-
-// interaction is the form body of an interaction payload.
-func interaction(payload map[string]any) []byte {
-	raw, _ := json.Marshal(payload)
-	return []byte(url.Values{"payload": {string(raw)}}.Encode())
-}
-
-// formSubmission is the view_submission of the request form viewID, opened
-// with meta, by user: text inputs and selects by field name.
-func formSubmission(user, viewID, meta string, texts, selects map[string]string) []byte {
-	values := map[string]any{}
-	for name, v := range texts {
-		values[handlers.FieldBlock(name)] = map[string]any{handlers.FieldAction(name): map[string]any{"type": "plain_text_input", "value": v}}
-	}
-	for name, v := range selects {
-		values[handlers.FieldBlock(name)] = map[string]any{handlers.FieldAction(name): map[string]any{"type": "static_select", "selected_option": map[string]any{"value": v}}}
-	}
-	return interaction(map[string]any{
-		"type": "view_submission", "team": map[string]any{"id": "T0001"}, "user": map[string]any{"id": user, "team_id": "T0001"},
-		"view": map[string]any{"id": viewID, "type": "modal", "callback_id": handlers.CallbackRequest, "private_metadata": meta,
-			"state": map[string]any{"values": values}},
-	})
-}
-
-// supportPress is support pressing a button of the card of ref.
-func supportPress(actionID, ref string) []byte {
-	return interaction(map[string]any{
-		"type": "block_actions", "user": map[string]any{"id": "USUPPORT", "team_id": "T0001"}, "team": map[string]any{"id": "T0001"},
-		"channel": map[string]any{"id": "CSUPPORT"}, "trigger_id": "trig-" + actionID,
-		"actions": []map[string]any{{"type": "button", "action_id": actionID, "block_id": handlers.BlockCardActions, "value": ref}},
-	})
-}
-
-// resourceSubmission is support's submission of the modal that records the
-// resource of ref.
-func resourceSubmission(ref, id string) []byte {
-	return interaction(map[string]any{
-		"type": "view_submission", "user": map[string]any{"id": "USUPPORT", "team_id": "T0001"}, "team": map[string]any{"id": "T0001"},
-		"view": map[string]any{"id": "V-res-" + ref, "type": "modal", "callback_id": handlers.CallbackResource, "private_metadata": ref,
-			"state": map[string]any{"values": map[string]any{handlers.BlockResource: map[string]any{handlers.ActionResource: map[string]any{"type": "plain_text_input", "value": id}}}}},
-	})
-}
-
-// dm waits for the requester's DM that contains every one of want, and
-// returns it.
-func (b *dnsBot) dm(want ...string) fakeslack.Call {
-	b.t.Helper()
-	for {
-		for _, c := range b.slack.CallsTo("chat.postMessage") {
-			if c.Param("channel") != "DU0001" {
-				continue
-			}
-			all := true
-			for _, w := range want {
-				all = all && strings.Contains(c.Param("text"), w)
-			}
-			if all {
-				return c
-			}
-		}
-		if b.ctx.Err() != nil {
-			b.t.Fatalf("no DM to the requester containing %q\n%s", want, b.p.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// card waits for the support card of ref to show status.
-func (b *dnsBot) card(ref, title, status string) string {
-	b.t.Helper()
-	for {
-		for _, c := range b.slack.CallsTo("chat.update") {
-			if strings.Contains(c.Param("blocks"), ref+" · "+title+" · "+status) {
-				return c.Param("blocks")
-			}
-		}
-		if b.ctx.Err() != nil {
-			b.t.Fatalf("the card of %s never showed %q\n%s", ref, status, b.p.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// opened waits for the nth views.open call and returns its body.
-func (b *dnsBot) opened(n int) map[string]any {
-	b.t.Helper()
-	calls, err := b.slack.WaitFor(b.ctx, "views.open", n)
-	if err != nil {
-		b.t.Fatalf("views.open %d: %v\n%s", n, err, b.p.log())
-	}
-	return calls[n-1].JSON
-}
 
 // TestE2EHostedZoneManualMode runs the built binary in manual mode: a
 // peering taken to active offers, on its final DM, the follow-up button that
@@ -146,28 +27,23 @@ func TestE2EHostedZoneManualMode(t *testing.T) {
 	)
 	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
-	p := start(t, botEnv(t, slack, filepath.Join(t.TempDir(), "a.db")))
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	b := &dnsBot{t: t, p: p, slack: slack, ctx: ctx}
+	b := newWorkflow(t, slack, 45*time.Second)
 
 	// A peering, filed and recorded by support to active.
-	peeringMeta, _ := json.Marshal(map[string]string{"c": "C0001", "k": string(astrobot.KindPeering)})
-	if reply := b.send(formSubmission("U0001", "V-peer", string(peeringMeta),
-		map[string]string{astrobot.FieldAccount: "123456789012", astrobot.FieldVPC: "vpc-0123456789abcdef0", astrobot.FieldCIDRs: "172.31.0.0/16"},
-		map[string]string{astrobot.FieldCluster: cluster, astrobot.FieldRegion: "us-east-1"})); !strings.Contains(reply, `"response_action":"update"`) {
-		t.Fatalf("file the peering: %s\n%s", reply, p.log())
+	if reply := b.send(requester.formSubmission(astrobot.KindPeering, "V-peer", map[string]string{astrobot.FieldAccount: "123456789012",
+		astrobot.FieldVPC: "vpc-0123456789abcdef0", astrobot.FieldCIDRs: "172.31.0.0/16", astrobot.FieldCluster: cluster, astrobot.FieldRegion: "us-east-1"})); !strings.Contains(reply, `"response_action":"update"`) {
+		t.Fatalf("file the peering: %s\n%s", reply, b.p.log())
 	}
 	b.dm("We received your VPC peering request *PEER-0001*")
-	b.send(supportPress(handlers.ActionButton(astrobot.ActApprove), "PEER-0001"))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActApprove), "PEER-0001"))
 	b.card("PEER-0001", "VPC peering", "approved")
-	b.send(supportPress(handlers.ActionButton(astrobot.ActPeeringCreated), "PEER-0001"))
-	b.opened(1)
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActPeeringCreated), "PEER-0001"))
+	b.await("views.open", 1)
 	b.send(resourceSubmission("PEER-0001", "pcx-0abc12345678def90"))
 	b.dm("*PEER-0001* is now *pending acceptance*")
-	b.send(supportPress(handlers.ActionButton(astrobot.ActAccepted), "PEER-0001"))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActAccepted), "PEER-0001"))
 	b.card("PEER-0001", "VPC peering", "configuring")
-	b.send(supportPress(handlers.ActionButton(astrobot.ActConfigured), "PEER-0001"))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActConfigured), "PEER-0001"))
 	active := b.dm("*PEER-0001* is now *active*")
 
 	// Its DM offers the follow-up, which opens the zone form for the
@@ -198,7 +74,7 @@ func TestE2EHostedZoneManualMode(t *testing.T) {
 		"channel": map[string]any{"id": "DU0001"}, "trigger_id": "trig-follow-up",
 		"actions": []map[string]any{{"type": "button", "action_id": followUp, "block_id": handlers.BlockFollowUps + "PEER-0001", "value": cluster}},
 	}))
-	opened := b.opened(2)
+	opened := b.await("views.open", 2)[1].JSON
 	view, _ := opened["view"].(map[string]any)
 	meta, _ := view["private_metadata"].(string)
 	raw, _ := json.Marshal(view)
@@ -215,41 +91,36 @@ func TestE2EHostedZoneManualMode(t *testing.T) {
 	// Filed from that form: the receipt carries the cluster VPC and the
 	// exact authorization.
 	zoneForm := func(viewID, zoneID string) []byte {
-		return formSubmission("U0001", viewID, meta,
-			map[string]string{astrobot.FieldAccount: "2222-2222-2222", astrobot.FieldZone: zoneID, astrobot.FieldDomain: "Corp.Example.com.", astrobot.FieldNote: "Airflow → our DBs <prod>"},
-			map[string]string{astrobot.FieldCluster: cluster})
+		return filer{user: "U0001", team: "T0001", meta: meta}.formSubmission(astrobot.KindHostedZone, viewID, map[string]string{astrobot.FieldAccount: "2222-2222-2222",
+			astrobot.FieldZone: zoneID, astrobot.FieldDomain: "Corp.Example.com.", astrobot.FieldNote: "Airflow → our DBs <prod>", astrobot.FieldCluster: cluster})
 	}
-	var refused struct {
-		ResponseAction string            `json:"response_action"`
-		Errors         map[string]string `json:"errors"`
-	}
-	if err := json.Unmarshal([]byte(b.send(zoneForm("V-bad", "vpc-0123"))), &refused); err != nil || !strings.Contains(refused.Errors[handlers.FieldBlock(astrobot.FieldZone)], "Z followed by up to 32") {
+	if refused, err := b.ack(zoneForm("V-bad", "vpc-0123")); err != nil || !strings.Contains(refused.Errors[handlers.FieldBlock(astrobot.FieldZone)], "Z followed by up to 32") {
 		t.Errorf("a zone ID that is none is not refused on its field: %+v %v", refused, err)
 	}
 	if reply := b.send(zoneForm("V-zone", strings.ToLower(zone))); !strings.Contains(reply, `"response_action":"update"`) {
-		t.Fatalf("file the zone: %s\n%s", reply, p.log())
+		t.Fatalf("file the zone: %s\n%s", reply, b.p.log())
 	}
 	authorize := "aws route53 create-vpc-association-authorization --hosted-zone-id " + zone + " --vpc VPCRegion=us-east-1,VPCId=" + vpc
 	b.dm("We received your Private DNS zone request *DNS-0002*", "VPC `"+vpc+"`", authorize,
 		`resource "aws_route53_vpc_association_authorization" "astro"`, `zone_id    = "`+zone+`"`, "&lt;prod&gt;")
-	if err := json.Unmarshal([]byte(b.send(zoneForm("V-again", zone))), &refused); err != nil ||
+	if refused, err := b.ack(zoneForm("V-again", zone)); err != nil ||
 		!strings.Contains(refused.Errors[handlers.FieldBlock(astrobot.FieldZone)], "hosted zone "+zone+" is already requested in DNS-0002") {
 		t.Errorf("the same zone twice is not refused on its field: %+v %v", refused, err)
 	}
 
 	// Support records each step; the requester hears at each of theirs.
-	b.send(supportPress(handlers.ActionButton(astrobot.ActApprove), "DNS-0002"))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActApprove), "DNS-0002"))
 	b.card("DNS-0002", "Private DNS zone", "approved")
-	b.send(supportPress(handlers.ActionButton(astrobot.ActAwaitAuthorization), "DNS-0002"))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActAwaitAuthorization), "DNS-0002"))
 	b.dm("*DNS-0002* is now *waiting authorization*", "Authorize it in account 222222222222 for the zone `"+zone+"`", authorize)
-	b.send(supportPress(handlers.ActionButton(astrobot.ActAuthorized), "DNS-0002"))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActAuthorized), "DNS-0002"))
 	card := b.card("DNS-0002", "Private DNS zone", "associating")
 	if strings.Contains(card, handlers.ActionButton(astrobot.ActCancel)) || !strings.Contains(card, handlers.ActionButton(astrobot.ActAssociated)) {
 		t.Errorf("the associating card should offer Associated and no cancel: %s", card)
 	}
-	b.send(supportPress(handlers.ActionButton(astrobot.ActAssociated), "DNS-0002"))
-	b.opened(3)
-	if err := json.Unmarshal([]byte(b.send(resourceSubmission("DNS-0002", "vpc-0abc12345678def90"))), &refused); err != nil || !strings.Contains(refused.Errors[handlers.BlockResource], "hosted zone ID") {
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActAssociated), "DNS-0002"))
+	b.await("views.open", 3)
+	if refused, err := b.ack(resourceSubmission("DNS-0002", "vpc-0abc12345678def90")); err != nil || !strings.Contains(refused.Errors[handlers.BlockResource], "hosted zone ID") {
 		t.Errorf("a VPC ID for the zone is not refused: %+v %v", refused, err)
 	}
 	b.send(resourceSubmission("DNS-0002", zone))
@@ -267,7 +138,7 @@ func TestE2EHostedZoneManualMode(t *testing.T) {
 	if reply := b.send(command("/astro-connect", "cancel DNS-0002", "U0001", "T0001", "C0001")); !strings.Contains(reply, "cannot be cancelled now") {
 		t.Errorf("the requester's cancel of an associated zone: %s", reply)
 	}
-	b.send(supportPress(handlers.ActionButton(astrobot.ActDisassociate), "DNS-0002"))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActDisassociate), "DNS-0002"))
 	b.dm("*DNS-0002* is now *cancelled*")
 	status := b.send(command("/astro-connect", "status DNS-0002", "U0001", "T0001", "C0001"))
 	for _, want := range []string{"asked for the authorization of the request (waiting authorization)", "associated the zone of the request (active)",
@@ -276,12 +147,12 @@ func TestE2EHostedZoneManualMode(t *testing.T) {
 			t.Errorf("status lacks %q: %s", want, status)
 		}
 	}
-	for _, c := range slack.CallsTo("chat.postMessage") {
-		if c.Param("channel") == "DU0001" && strings.ContainsAny(dnsMention.ReplaceAllString(c.Param("text"), ""), "<>") {
-			t.Errorf("a DM holds an unescaped < or >:\n%s", c.Param("text"))
+	for _, text := range b.dms() {
+		if strings.ContainsAny(mention.ReplaceAllString(text, ""), "<>") {
+			t.Errorf("a DM holds an unescaped < or >:\n%s", text)
 		}
 	}
-	if err := p.stop(syscall.SIGTERM); err != nil {
+	if err := b.p.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 }

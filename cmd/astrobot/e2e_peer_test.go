@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -25,35 +24,16 @@ type peerForm struct {
 // field is the input block of form field name.
 func field(name string) string { return handlers.FieldBlock(name) }
 
-// submission is the view_submission payload Slack sends for f.
+// submission is the view_submission payload Slack sends for f, submitted by
+// user of team in the form opened in channel.
 func submission(f peerForm, user, team, channel string) []byte {
-	text := func(v string) map[string]any { return map[string]any{"type": "plain_text_input", "value": v} }
-	sel := func(v string) map[string]any {
-		if v == "" {
-			return map[string]any{"type": "static_select"}
-		}
-		return map[string]any{"type": "static_select", "selected_option": map[string]any{"value": v}}
-	}
-	meta, _ := json.Marshal(map[string]string{"c": channel, "k": string(astrobot.KindPeering)})
-	payload, _ := json.Marshal(map[string]any{
-		"type": "view_submission",
-		"team": map[string]any{"id": team},
-		"user": map[string]any{"id": user, "team_id": team},
-		"view": map[string]any{
-			"id": f.viewID, "type": "modal", "callback_id": handlers.CallbackRequest, "private_metadata": string(meta),
-			"state": map[string]any{"values": map[string]map[string]any{
-				field(astrobot.FieldCluster): {handlers.FieldAction(astrobot.FieldCluster): sel(f.cluster)},
-				field(astrobot.FieldAccount): {handlers.FieldAction(astrobot.FieldAccount): text(f.account)},
-				field(astrobot.FieldRegion):  {handlers.FieldAction(astrobot.FieldRegion): sel(f.region)},
-				field(astrobot.FieldVPC):     {handlers.FieldAction(astrobot.FieldVPC): text(f.vpc)},
-				field(astrobot.FieldCIDRs):   {handlers.FieldAction(astrobot.FieldCIDRs): text(f.cidrs)},
-				field(astrobot.FieldNote):    {handlers.FieldAction(astrobot.FieldNote): text(f.note)},
-			}},
-		},
+	return filer{user: user, team: team, channel: channel}.formSubmission(astrobot.KindPeering, f.viewID, map[string]string{
+		astrobot.FieldCluster: f.cluster, astrobot.FieldAccount: f.account, astrobot.FieldRegion: f.region,
+		astrobot.FieldVPC: f.vpc, astrobot.FieldCIDRs: f.cidrs, astrobot.FieldNote: f.note,
 	})
-	return []byte(url.Values{"payload": {string(payload)}}.Encode())
 }
 
+// viewAck is the bot's acknowledgement of a view submission.
 type viewAck struct {
 	ResponseAction string            `json:"response_action"`
 	Errors         map[string]string `json:"errors"`

@@ -59,7 +59,7 @@ func TestE2EPeeringInAWS(t *testing.T) {
 	w := &workflow{t: t, p: p, slack: slack, ctx: ctx}
 
 	reply := w.send(submission(peerForm{viewID: "V1", cluster: "clxpeer1", account: customer, region: "us-west-2", vpc: customerVPC, cidrs: "172.31.0.0/16"}, "U0001", "T0001", "C0001"))
-	if !strings.Contains(string(reply), `"response_action":"update"`) {
+	if !strings.Contains(reply, `"response_action":"update"`) {
 		t.Fatalf("submit: %s\n%s", reply, p.log())
 	}
 	posts := w.await("chat.postMessage", 2)
@@ -124,7 +124,7 @@ func TestE2EPeeringInAWS(t *testing.T) {
 	if o := desc.VpcPeeringConnections[0].RequesterVpcInfo.PeeringOptions; o == nil || !aws.ToBool(o.AllowDnsResolutionFromRemoteVpc) {
 		t.Errorf("requester DNS option not set on %s: %+v", id, o)
 	}
-	status := string(w.send(command("/astro-peer", "status PEER-0001", "USUPPORT", "T0001", "CSUPPORT")))
+	status := w.send(command("/astro-peer", "status PEER-0001", "USUPPORT", "T0001", "CSUPPORT"))
 	for _, want := range []string{"— AWS created the peering", "— AWS saw the customer accept", "— AWS finished routes and DNS"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("history lacks %q: %s", want, status)
@@ -142,7 +142,7 @@ func TestE2EPeeringInAWS(t *testing.T) {
 		return c.Param("channel") == "DU0001" && strings.Contains(c.Param("text"), "PEER-0002* is now *pending acceptance")
 	})
 	id2 := pcx.FindString(pending.Param("text"))
-	if reply := string(w.send(command("/astro-peer", "cancel PEER-0002", "U0001", "T0001", "C0001"))); !strings.Contains(reply, "PEER-0002 is cancelled") {
+	if reply := w.send(command("/astro-peer", "cancel PEER-0002", "U0001", "T0001", "C0001")); !strings.Contains(reply, "PEER-0002 is cancelled") {
 		t.Fatalf("cancel: %s", reply)
 	}
 	for {
@@ -166,15 +166,17 @@ func TestE2EPeeringInAWS(t *testing.T) {
 // waitPost waits for a chat.postMessage matching ok.
 func waitPost(t *testing.T, w *workflow, ok func(fakeslack.Call) bool) fakeslack.Call {
 	t.Helper()
-	for {
+	var post fakeslack.Call
+	if !w.poll(func() bool {
 		for _, c := range w.slack.CallsTo("chat.postMessage") {
 			if ok(c) {
-				return c
+				post = c
+				return true
 			}
 		}
-		if w.ctx.Err() != nil {
-			t.Fatalf("no such message; calls: %d\n%s", len(w.slack.Calls()), w.p.log())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no such message; calls: %d\n%s", len(w.slack.Calls()), w.p.log())
 	}
+	return post
 }

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"net/http"
-	"net/url"
-	"path/filepath"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,133 +14,8 @@ import (
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 )
 
-// tgwSubmission is the view_submission of the form of kind on cluster, with
-// the values typed by field name; the region, a select, is chosen.
-func tgwSubmission(viewID string, kind astrobot.Kind, cluster string, values map[string]string) []byte {
-	state := map[string]any{
-		handlers.FieldBlock(astrobot.FieldCluster): map[string]any{handlers.FieldAction(astrobot.FieldCluster): map[string]any{
-			"type": "static_select", "selected_option": map[string]any{"value": cluster}}},
-	}
-	for name, v := range values {
-		el := map[string]any{"type": "plain_text_input", "value": v}
-		if name == astrobot.FieldRegion {
-			el = map[string]any{"type": "static_select", "selected_option": map[string]any{"value": v}}
-		}
-		state[handlers.FieldBlock(name)] = map[string]any{handlers.FieldAction(name): el}
-	}
-	meta, _ := json.Marshal(map[string]string{"c": "C0001", "k": string(kind)})
-	payload, _ := json.Marshal(map[string]any{
-		"type": "view_submission",
-		"team": map[string]any{"id": "T0001"},
-		"user": map[string]any{"id": "U0001", "team_id": "T0001"},
-		"view": map[string]any{"id": viewID, "type": "modal", "callback_id": handlers.CallbackRequest, "private_metadata": string(meta),
-			"state": map[string]any{"values": state}},
-	})
-	return []byte(url.Values{"payload": {string(payload)}}.Encode())
-}
-
-// tgwPress is the block_actions payload of support pressing a card button.
-func tgwPress(actionID, ref string) []byte {
-	payload, _ := json.Marshal(map[string]any{
-		"type": "block_actions", "user": map[string]any{"id": "USUPPORT", "team_id": "T0001"}, "team": map[string]any{"id": "T0001"},
-		"channel": map[string]any{"id": "CSUPPORT"}, "trigger_id": "trig-" + actionID,
-		"actions": []map[string]any{{"type": "button", "action_id": actionID, "block_id": handlers.BlockCardActions, "value": ref}},
-	})
-	return []byte(url.Values{"payload": {string(payload)}}.Encode())
-}
-
-// tgwResource is the view_submission of the modal that records the
-// attachment ID.
-func tgwResource(ref, id string) []byte {
-	payload, _ := json.Marshal(map[string]any{
-		"type": "view_submission", "user": map[string]any{"id": "USUPPORT", "team_id": "T0001"}, "team": map[string]any{"id": "T0001"},
-		"view": map[string]any{"id": "V-res", "type": "modal", "callback_id": handlers.CallbackResource, "private_metadata": ref,
-			"state": map[string]any{"values": map[string]any{handlers.BlockResource: map[string]any{handlers.ActionResource: map[string]any{"type": "plain_text_input", "value": id}}}}},
-	})
-	return []byte(url.Values{"payload": {string(payload)}}.Encode())
-}
-
-// tgwBot is a running bot and the fake Slack it talks to.
-type tgwBot struct {
-	t     *testing.T
-	p     *proc
-	slack *fakeslack.Server
-	ctx   context.Context
-}
-
-func (b *tgwBot) send(body []byte) string {
-	b.t.Helper()
-	code, reply := post(b.t, b.p.httpURL, form, body, time.Now(), testSecret)
-	if code != http.StatusOK {
-		b.t.Fatalf("status %d: %s", code, reply)
-	}
-	return string(reply)
-}
-
-// refusal submits a form that must be refused and returns the errors by
-// block.
-func (b *tgwBot) refusal(body []byte) map[string]string {
-	b.t.Helper()
-	var r struct {
-		ResponseAction string            `json:"response_action"`
-		Errors         map[string]string `json:"errors"`
-	}
-	reply := b.send(body)
-	if err := json.Unmarshal([]byte(reply), &r); err != nil || r.ResponseAction != "errors" {
-		b.t.Fatalf("the form was not refused: %s (%v)", reply, err)
-	}
-	return r.Errors
-}
-
-// dms returns the text of every DM to the requester so far.
-func (b *tgwBot) dms() []string {
-	var out []string
-	for _, c := range b.slack.CallsTo("chat.postMessage") {
-		if c.Param("channel") == "DU0001" {
-			out = append(out, c.Param("text"))
-		}
-	}
-	return out
-}
-
-// dm waits for the requester's DM that contains every one of want.
-func (b *tgwBot) dm(want ...string) string {
-	b.t.Helper()
-	for {
-		for _, text := range b.dms() {
-			if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(text, w) }) {
-				return text
-			}
-		}
-		if b.ctx.Err() != nil {
-			b.t.Fatalf("no DM to the requester containing %q; the DMs:\n%s\n%s", want, strings.Join(b.dms(), "\n---\n"), b.p.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// card waits for the support card of ref to show status.
-func (b *tgwBot) card(ref, status string) {
-	b.t.Helper()
-	for {
-		for _, c := range b.slack.CallsTo("chat.update") {
-			if strings.Contains(c.Param("blocks"), ref+" · Transit gateway attachment · "+status) {
-				return
-			}
-		}
-		if b.ctx.Err() != nil {
-			b.t.Fatalf("the card of %s never showed %q\n%s", ref, status, b.p.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-var (
-	// tgwMention is a Slack mention, the one place mrkdwn keeps < and >.
-	tgwMention = regexp.MustCompile(`<@[UW][A-Z0-9]+>`)
-	// tgwPlaceholder is a placeholder of the instructions, escaped.
-	tgwPlaceholder = regexp.MustCompile(`&lt;([^&]*)&gt;`)
-)
+// tgwPlaceholder is a placeholder of the instructions, escaped.
+var tgwPlaceholder = regexp.MustCompile(`&lt;([^&]*)&gt;`)
 
 // TestE2ETransitGatewayManualMode runs a transit gateway attachment through
 // the built binary in manual mode, from the form to active, with support
@@ -162,19 +33,19 @@ func TestE2ETransitGatewayManualMode(t *testing.T) {
 	)
 	slack := fakeslack.New()
 	defer slack.Close()
-	p := start(t, botEnv(t, slack, filepath.Join(t.TempDir(), "a.db")))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b := &tgwBot{t: t, p: p, slack: slack, ctx: ctx}
+	b := newWorkflow(t, slack, 30*time.Second)
+	card := func(status string) { b.card(ref, "Transit gateway attachment", status) }
+	// tgwForm is the transit gateway form of acme-prod, as filled in.
+	tgwForm := func(viewID string, values map[string]string) []byte {
+		values = maps.Clone(values)
+		values[astrobot.FieldCluster] = "clx123abc"
+		return requester.formSubmission(astrobot.KindTransitGateway, viewID, values)
+	}
 
 	// The kind's form opens from /astro-connect tgw and names the cluster's
 	// region and account.
 	b.send(command("/astro-connect", "tgw acme-prod", "U0001", "T0001", "C0001"))
-	opens, err := slack.WaitFor(ctx, "views.open", 1)
-	if err != nil {
-		t.Fatalf("views.open: %v\n%s", err, p.log())
-	}
-	view := string(opens[0].Raw)
+	view := string(b.await("views.open", 1)[0].Raw)
 	for _, want := range []string{"Cluster acme-prod is in us-east-1, in AWS account 111111111111: your transit gateway must be in us-east-1 too",
 		handlers.FieldBlock(astrobot.FieldTGW), handlers.FieldBlock(astrobot.FieldShare), handlers.FieldBlock(astrobot.FieldCIDRs)} {
 		if !strings.Contains(view, want) {
@@ -183,16 +54,16 @@ func TestE2ETransitGatewayManualMode(t *testing.T) {
 	}
 
 	// A peering routes 172.16.0.0/16 to the cluster already.
-	if reply := b.send(tgwSubmission("V-peer", astrobot.KindPeering, "clx123abc", map[string]string{astrobot.FieldAccount: "123456789012",
+	if reply := b.send(requester.formSubmission(astrobot.KindPeering, "V-peer", map[string]string{astrobot.FieldCluster: "clx123abc", astrobot.FieldAccount: "123456789012",
 		astrobot.FieldRegion: "us-east-1", astrobot.FieldVPC: "vpc-0123456789abcdef0", astrobot.FieldCIDRs: "172.16.0.0/16"})); !strings.Contains(reply, `"response_action":"update"`) {
-		t.Fatalf("file the peering: %s\n%s", reply, p.log())
+		t.Fatalf("file the peering: %s\n%s", reply, b.p.log())
 	}
 	b.dm("*PEER-0001*")
 
 	// Refused on their fields: a malformed TGW ID, a share in another
 	// region, a CIDR in the cluster VPC; then a share of another account
 	// and a CIDR the peering routes.
-	errs := b.refusal(tgwSubmission("V0", astrobot.KindTransitGateway, "clx123abc", map[string]string{astrobot.FieldAccount: "222222222222",
+	errs := b.refusal(tgwForm("V0", map[string]string{astrobot.FieldAccount: "222222222222",
 		astrobot.FieldTGW: "tgw-123", astrobot.FieldShare: "arn:aws:ram:eu-west-1:222222222222:resource-share/0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b",
 		astrobot.FieldCIDRs: "10.10.5.0/24"}))
 	for field, want := range map[string]string{
@@ -204,13 +75,13 @@ func TestE2ETransitGatewayManualMode(t *testing.T) {
 			t.Errorf("error on %s = %q, want %q", field, got, want)
 		}
 	}
-	errs = b.refusal(tgwSubmission("V0b", astrobot.KindTransitGateway, "clx123abc", map[string]string{astrobot.FieldAccount: "222222222222",
+	errs = b.refusal(tgwForm("V0b", map[string]string{astrobot.FieldAccount: "222222222222",
 		astrobot.FieldTGW: tgw, astrobot.FieldShare: "arn:aws:ram:us-east-1:333333333333:resource-share/0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b",
 		astrobot.FieldCIDRs: "192.168.10.0/24"}))
 	if got := errs[handlers.FieldBlock(astrobot.FieldShare)]; !strings.Contains(got, "This share belongs to account 333333333333, but you gave 222222222222") {
 		t.Errorf("another account's share: %v", errs)
 	}
-	errs = b.refusal(tgwSubmission("V0c", astrobot.KindTransitGateway, "clx123abc", map[string]string{astrobot.FieldAccount: "222222222222",
+	errs = b.refusal(tgwForm("V0c", map[string]string{astrobot.FieldAccount: "222222222222",
 		astrobot.FieldTGW: tgw, astrobot.FieldCIDRs: "192.168.10.0/24, 172.16.8.0/22"}))
 	if got := errs[handlers.FieldBlock(astrobot.FieldCIDRs)]; !strings.Contains(got, "172.16.8.0/22 overlaps 172.16.0.0/16, already routed to this cluster by PEER-0001 (submitted)") {
 		t.Errorf("a CIDR the peering routes: %v", errs)
@@ -219,47 +90,45 @@ func TestE2ETransitGatewayManualMode(t *testing.T) {
 	// Filed; the same transit gateway again is refused on its field.
 	good := map[string]string{astrobot.FieldAccount: "2222-2222-2222", astrobot.FieldTGW: tgw, astrobot.FieldCIDRs: "192.168.10.0/24, 172.17.0.0/16",
 		astrobot.FieldNote: "Airflow → on-prem <dc1>"}
-	if reply := b.send(tgwSubmission("V1", astrobot.KindTransitGateway, "clx123abc", good)); !strings.Contains(reply, `"response_action":"update"`) {
-		t.Fatalf("submit: %s\n%s", reply, p.log())
+	if reply := b.send(tgwForm("V1", good)); !strings.Contains(reply, `"response_action":"update"`) {
+		t.Fatalf("submit: %s\n%s", reply, b.p.log())
 	}
 	b.dm("We received your Transit gateway attachment request *"+ref+"*", tgw)
 	good[astrobot.FieldCIDRs] = "192.168.20.0/24"
-	errs = b.refusal(tgwSubmission("V2", astrobot.KindTransitGateway, "clx123abc", good))
+	errs = b.refusal(tgwForm("V2", good))
 	if got := errs[handlers.FieldBlock(astrobot.FieldTGW)]; !strings.Contains(got, tgw+" in account 222222222222 is already requested in "+ref) {
 		t.Errorf("the same transit gateway twice: %v", errs)
 	}
 
 	// Support approves and records each step; the requester is told what
 	// to do with every value filled in.
-	b.send(tgwPress(handlers.ActionButton(astrobot.ActApprove), ref))
-	b.card(ref, "approved")
-	b.send(tgwPress(handlers.ActionButton(astrobot.ActAwaitShare), ref))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActApprove), ref))
+	card("approved")
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActAwaitShare), ref))
 	b.dm("*"+ref+"* is now *waiting share*",
 		"aws ram create-resource-share --name astro-acme-prod --resource-arns "+arn+" --principals 111111111111 --allow-external-principals --region us-east-1",
 		`resource "aws_ram_resource_share" "astro"`, `resource "aws_ram_resource_association" "astro"`, `resource_arn       = "`+arn+`"`,
 		`resource "aws_ram_principal_association" "astro"`, `principal          = "111111111111"`)
-	b.send(tgwPress(handlers.ActionButton(astrobot.ActShareAccepted), ref))
-	b.card(ref, "attaching")
-	b.send(tgwPress(handlers.ActionButton(astrobot.ActAttachmentCreated), ref))
-	if _, err := slack.WaitFor(ctx, "views.open", 2); err != nil {
-		t.Fatalf("the attachment modal did not open: %v", err)
-	}
-	if errs := b.refusal(tgwResource(ref, "tgw-attach-0123abcd")); !strings.Contains(errs[handlers.BlockResource], "tgw-attach- followed by 17 hex digits") {
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActShareAccepted), ref))
+	card("attaching")
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActAttachmentCreated), ref))
+	b.await("views.open", 2) // the attachment modal
+	if errs := b.refusal(resourceSubmission(ref, "tgw-attach-0123abcd")); !strings.Contains(errs[handlers.BlockResource], "tgw-attach- followed by 17 hex digits") {
 		t.Errorf("a short attachment ID is not refused: %v", errs)
 	}
-	b.send(tgwResource(ref, attach))
+	b.send(resourceSubmission(ref, attach))
 	b.dm("*"+ref+"* is now *pending acceptance*", "Accept `"+attach+"` on `"+tgw+"` in account 222222222222.",
 		"aws ec2 accept-transit-gateway-vpc-attachment --transit-gateway-attachment-id "+attach+" --region us-east-1",
 		`transit_gateway_attachment_id = "`+attach+`"`)
-	b.send(tgwPress(handlers.ActionButton(astrobot.ActAccepted), ref))
-	b.card(ref, "configuring")
-	b.send(tgwPress(handlers.ActionButton(astrobot.ActConfigured), ref))
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActAccepted), ref))
+	card("configuring")
+	b.send(press("USUPPORT", handlers.ActionButton(astrobot.ActConfigured), ref))
 	b.dm("*"+ref+"* is now *active*", "attached to `"+tgw+"` through `"+attach+"`",
 		"aws ec2 create-transit-gateway-route --destination-cidr-block 10.10.0.0/16 --transit-gateway-route-table-id &lt;your-tgw-route-table-id&gt; --transit-gateway-attachment-id "+attach+" --region us-east-1",
 		"aws ec2 associate-transit-gateway-route-table --transit-gateway-route-table-id &lt;your-tgw-route-table-id&gt; --transit-gateway-attachment-id "+attach+" --region us-east-1",
 		"aws ec2 create-route --route-table-id &lt;your-route-table-id&gt; --destination-cidr-block 10.10.0.0/16 --transit-gateway-id "+tgw+" --region us-east-1",
 		"aws ec2 authorize-security-group-ingress --group-id &lt;your-sg-id&gt; --protocol tcp --port &lt;port&gt; --cidr 10.10.0.0/16 --region us-east-1")
-	b.card(ref, "active")
+	card("active")
 
 	status := b.send(command("/astro-connect", "status "+ref, "U0001", "T0001", "C0001"))
 	for _, want := range []string{"asked for the RAM share of the request (waiting share)", "attached the cluster VPC for the request (pending acceptance)",
@@ -273,7 +142,7 @@ func TestE2ETransitGatewayManualMode(t *testing.T) {
 	// customer's own resources.
 	allowed := []string{"your-tgw-route-table-id", "your-route-table-id", "your-sg-id", "port"}
 	for _, text := range b.dms() {
-		if rest := tgwMention.ReplaceAllString(text, ""); strings.ContainsAny(rest, "<>") {
+		if rest := mention.ReplaceAllString(text, ""); strings.ContainsAny(rest, "<>") {
 			t.Errorf("a DM holds an unescaped < or >:\n%s", text)
 		}
 		if !strings.Contains(text, ref) {
@@ -285,10 +154,10 @@ func TestE2ETransitGatewayManualMode(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(b.dm(ref, "&lt;dc1&gt;"), "Airflow → on-prem &lt;dc1&gt;") {
+	if !strings.Contains(b.dm(ref, "&lt;dc1&gt;").Param("text"), "Airflow → on-prem &lt;dc1&gt;") {
 		t.Error("the note's < and > are not escaped in the receipt")
 	}
-	if err := p.stop(syscall.SIGTERM); err != nil {
+	if err := b.p.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 }

@@ -1,11 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"net/http"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,78 +12,20 @@ import (
 	"github.com/astrobot-dev/astrobot/internal/fakeslack"
 )
 
-// press is the block_actions payload of user pressing a workflow button.
-func press(user, actionID, requestID string) []byte {
-	payload, _ := json.Marshal(map[string]any{
-		"type":       "block_actions",
-		"user":       map[string]any{"id": user, "team_id": "T0001"},
-		"team":       map[string]any{"id": "T0001"},
-		"channel":    map[string]any{"id": "CSUPPORT"},
-		"trigger_id": "trig-" + actionID,
-		"actions":    []map[string]any{{"type": "button", "action_id": actionID, "block_id": handlers.BlockCardActions, "value": requestID}},
-	})
-	return []byte(url.Values{"payload": {string(payload)}}.Encode())
-}
-
-// stepSubmission is the view_submission of a step modal (reject reason, note,
-// peering ID).
-func stepSubmission(user, callbackID, requestID, block, action, value string) []byte {
-	payload, _ := json.Marshal(map[string]any{
-		"type": "view_submission",
-		"user": map[string]any{"id": user, "team_id": "T0001"},
-		"team": map[string]any{"id": "T0001"},
-		"view": map[string]any{
-			"id": "V-" + callbackID, "type": "modal", "callback_id": callbackID, "private_metadata": requestID,
-			"state": map[string]any{"values": map[string]any{block: map[string]any{action: map[string]any{"type": "plain_text_input", "value": value}}}},
-		},
-	})
-	return []byte(url.Values{"payload": {string(payload)}}.Encode())
-}
-
-// workflow drives one bot through Slack requests and watches the fake Slack.
-type workflow struct {
-	t     *testing.T
-	p     *proc
-	slack *fakeslack.Server
-	ctx   context.Context
-}
-
-func (w *workflow) send(body []byte) []byte {
-	w.t.Helper()
-	code, reply := post(w.t, w.p.httpURL, form, body, time.Now(), testSecret)
-	if code != http.StatusOK {
-		w.t.Fatalf("status %d: %s", code, reply)
-	}
-	return reply
-}
-
-// await waits until method was called n times in all and returns the calls
-// from the mark on.
-func (w *workflow) await(method string, n int) []fakeslack.Call {
-	w.t.Helper()
-	calls, err := w.slack.WaitFor(w.ctx, method, n)
-	if err != nil {
-		w.t.Fatalf("waiting for %d %s: %v\n%s", n, method, err, w.p.log())
-	}
-	return calls
-}
-
+// file files a peering of vpc and cidr through the form and checks that the
+// bot answers with the filed view.
 func (w *workflow) file(vpc, cidr string) {
 	w.t.Helper()
-	var a viewAck
-	reply := w.send(submission(peerForm{viewID: "V-" + vpc, cluster: "clx123abc", account: "123456789012", region: "us-east-1", vpc: vpc, cidrs: cidr}, "U0001", "T0001", "C0001"))
-	if err := json.Unmarshal(reply, &a); err != nil || a.ResponseAction != "update" {
-		w.t.Fatalf("submit: %s", reply)
+	a, err := w.ack(submission(peerForm{viewID: "V-" + vpc, cluster: "clx123abc", account: "123456789012", region: "us-east-1", vpc: vpc, cidrs: cidr}, "U0001", "T0001", "C0001"))
+	if err != nil || a.ResponseAction != "update" {
+		w.t.Fatalf("submit: %+v (%v)", a, err)
 	}
 }
 
 func TestE2EWorkflowManualMode(t *testing.T) {
 	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
-	p := start(t, botEnv(t, slack, filepath.Join(t.TempDir(), "a.db"), "ASTROBOT_SUPPORT_USERS=USUPPORT,USUPPORT2"))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	w := &workflow{t: t, p: p, slack: slack, ctx: ctx}
+	w := newWorkflow(t, slack, 30*time.Second, "ASTROBOT_SUPPORT_USERS=USUPPORT,USUPPORT2")
 
 	w.file("vpc-0123456789abcdef0", "172.31.0.0/16")
 	posts := w.await("chat.postMessage", 2) // card, receipt
@@ -150,12 +87,11 @@ func TestE2EWorkflowManualMode(t *testing.T) {
 	if !strings.Contains(string(opens[0].Raw), handlers.CallbackResource) {
 		t.Fatalf("peering modal not opened: %s", opens[0].Raw)
 	}
-	var bad viewAck
-	json.Unmarshal(w.send(stepSubmission("USUPPORT", handlers.CallbackResource, "PEER-0001", handlers.BlockResource, handlers.ActionResource, "pcx-nothex")), &bad)
+	bad, _ := w.ack(resourceSubmission("PEER-0001", "pcx-nothex"))
 	if bad.ResponseAction != "errors" || !strings.Contains(bad.Errors[handlers.BlockResource], "pcx-") {
 		t.Fatalf("a bad pcx ID is not refused on its field: %+v", bad)
 	}
-	step(stepSubmission("USUPPORT", handlers.CallbackResource, "PEER-0001", handlers.BlockResource, handlers.ActionResource, "pcx-0123456789abcdef0"), "pending acceptance", true)
+	step(resourceSubmission("PEER-0001", "pcx-0123456789abcdef0"), "pending acceptance", true)
 	step(press("USUPPORT", handlers.ActionButton(astrobot.ActAccepted), "PEER-0001"), "configuring", false)
 	step(press("USUPPORT", handlers.ActionButton(astrobot.ActConfigured), "PEER-0001"), "active", true)
 
@@ -178,14 +114,14 @@ func TestE2EWorkflowManualMode(t *testing.T) {
 		}
 	}
 
-	status := string(w.send(command("/astro-peer", "status PEER-0002", "USUPPORT", "T0001", "CSUPPORT")))
+	status := w.send(command("/astro-peer", "status PEER-0002", "USUPPORT", "T0001", "CSUPPORT"))
 	if n := strings.Count(status, "approved the request"); n != 1 {
 		t.Errorf("PEER-0002 history has %d approvals, want 1: %s", n, status)
 	}
 
 	// Reject needs a reason, which the requester reads.
 	w.file("vpc-0123456789abcdef2", "172.29.0.0/16")
-	json.Unmarshal(w.send(stepSubmission("USUPPORT", handlers.CallbackReject, "PEER-0003", handlers.BlockReason, handlers.ActionReason, "")), &bad)
+	bad, _ = w.ack(stepSubmission("USUPPORT", handlers.CallbackReject, "PEER-0003", handlers.BlockReason, handlers.ActionReason, ""))
 	if bad.ResponseAction != "errors" {
 		t.Errorf("a reject without a reason is accepted: %+v", bad)
 	}
@@ -193,7 +129,7 @@ func TestE2EWorkflowManualMode(t *testing.T) {
 	// The requester cancels their own request from the command.
 	w.file("vpc-0123456789abcdef3", "172.28.0.0/16")
 	reply := w.send(command("/astro-peer", "cancel PEER-0004", "U0001", "T0001", "C0001"))
-	if !strings.Contains(string(reply), "PEER-0004 is cancelled") {
+	if !strings.Contains(reply, "PEER-0004 is cancelled") {
 		t.Errorf("cancel: %s", reply)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -211,11 +147,11 @@ func TestE2EWorkflowManualMode(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("requester DMs: rejected %v (with reason), cancelled %v\n%s", rejected, cancelled, p.log())
+			t.Fatalf("requester DMs: rejected %v (with reason), cancelled %v\n%s", rejected, cancelled, w.p.log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := p.stop(syscall.SIGTERM); err != nil {
+	if err := w.p.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 }
