@@ -1,7 +1,6 @@
 package astrobot
 
 import (
-	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -9,31 +8,18 @@ import (
 	"testing"
 )
 
+// zoneDef returns the definition of the private DNS zone kind.
 func zoneDef(t *testing.T) KindDef {
 	t.Helper()
-	d, ok := KindOf(KindHostedZone)
-	if !ok {
-		t.Fatal("no hosted zone kind")
-	}
-	return d
+	return kindDef(t, KindHostedZone)
 }
 
 func TestHostedZoneParse(t *testing.T) {
 	d := zoneDef(t)
 	valid := Input{FieldAccount: "1234-5678-9012", FieldZone: " z0123456789abcdefghij ", FieldDomain: " Corp.Example.COM. "}
-	with := func(k, v string) Input {
-		in := maps.Clone(valid)
-		in[k] = v
-		return in
-	}
+	with := func(k, v string) Input { return withFields(valid, k, v) }
 	want := HostedZoneSpec{AccountID: "123456789012", ZoneID: "Z0123456789ABCDEFGHIJ", Domain: "corp.example.com"}
-	tests := []struct {
-		name     string
-		in       Input
-		want     Spec
-		badField string // the field refused; "" for none
-		badMsg   string
-	}{
+	tests := []parseCase{
 		{name: "valid, normalized", in: valid, want: want},
 		{name: "ID as the API answers it", in: with(FieldZone, "/hostedzone/Z0123456789ABCDEFGHIJ"), want: want},
 		{name: "shortest ID", in: with(FieldZone, "Z1"), want: HostedZoneSpec{AccountID: want.AccountID, ZoneID: "Z1", Domain: want.Domain}},
@@ -53,27 +39,10 @@ func TestHostedZoneParse(t *testing.T) {
 		{name: "domain too long", in: with(FieldDomain, strings.Repeat("a.", 127)+"com"), badField: FieldDomain, badMsg: "not a domain name"},
 		{name: "domain empty", in: with(FieldDomain, "."), badField: FieldDomain, badMsg: "not a domain name"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			spec, warnings, err := d.Parse(tt.in, &testCluster)
-			if tt.badField != "" {
-				e, ok := err.(*Error)
-				if !ok || e.Code != EInvalid || !strings.Contains(e.Fields[tt.badField], tt.badMsg) {
-					t.Fatalf("Parse = %v, want field %s saying %q", err, tt.badField, tt.badMsg)
-				}
-				if len(e.Fields) != 1 {
-					t.Errorf("Parse refused %v, want only %s", e.Fields, tt.badField)
-				}
-				return
-			}
-			if err != nil || len(warnings) != 0 {
-				t.Fatalf("Parse = %v, %v", warnings, err)
-			}
-			if !reflect.DeepEqual(spec, tt.want) {
-				t.Errorf("Parse = %+v, want %+v", spec, tt.want)
-			}
-		})
+	for i := range tests {
+		tests[i].cl = &testCluster // and no warning
 	}
+	checkParse(t, d, tests, nil)
 }
 
 func TestHostedZoneKeyAndConflicts(t *testing.T) {

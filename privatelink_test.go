@@ -2,7 +2,6 @@ package astrobot
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -13,35 +12,17 @@ const (
 	plWest    = "com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef1"
 )
 
+// plDef returns the definition of the PrivateLink kind.
 func plDef(t *testing.T) KindDef {
 	t.Helper()
-	d, ok := KindOf(KindPrivateLink)
-	if !ok {
-		t.Fatal("no privatelink kind")
-	}
-	return d
+	return kindDef(t, KindPrivateLink)
 }
 
 func TestPrivateLinkParse(t *testing.T) {
 	d := plDef(t)
 	valid := Input{FieldAccount: "1234-5678-9012", FieldService: " " + strings.ToUpper(plService) + " ", FieldPorts: "5432, 443\n443", FieldDNSName: "API.Example.com."}
-	with := func(k, v string) Input {
-		in := Input{}
-		for a, b := range valid {
-			in[a] = b
-		}
-		in[k] = v
-		return in
-	}
-	tests := []struct {
-		name     string
-		in       Input
-		cl       *Cluster
-		want     Spec
-		warning  string // a warning containing it; "" for none
-		badField string // the field refused; "" for none
-		badMsg   string
-	}{
+	with := func(k, v string) Input { return withFields(valid, k, v) }
+	tests := []parseCase{
 		{name: "valid, same region", in: valid, cl: &testCluster,
 			want: PrivateLinkSpec{AccountID: "123456789012", ServiceName: plService, Region: "us-east-1", Ports: []int{443, 5432}, DNSName: "api.example.com"}},
 		{name: "no cluster chosen yet", in: valid,
@@ -69,33 +50,11 @@ func TestPrivateLinkParse(t *testing.T) {
 		{name: "DNS name with a wildcard", in: with(FieldDNSName, "*.example.com"), badField: FieldDNSName, badMsg: "not a DNS name"},
 		{name: "DNS name too long", in: with(FieldDNSName, strings.Repeat("a.", 127)+"com"), badField: FieldDNSName, badMsg: "not a DNS name"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			spec, warnings, err := d.Parse(tt.in, tt.cl)
-			if tt.badField != "" {
-				e, ok := err.(*Error)
-				if !ok || e.Code != EInvalid || !strings.Contains(e.Fields[tt.badField], tt.badMsg) {
-					t.Fatalf("Parse = %v, want field %s saying %q", err, tt.badField, tt.badMsg)
-				}
-				if len(e.Fields) != 1 {
-					t.Errorf("Parse refused %v, want only %s", e.Fields, tt.badField)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if !reflect.DeepEqual(spec, tt.want) {
-				t.Errorf("spec %+v, want %+v", spec, tt.want)
-			}
-			if tt.warning == "" && len(warnings) > 0 || tt.warning != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tt.warning)) {
-				t.Errorf("warnings %q, want one containing %q", warnings, tt.warning)
-			}
-			if routes := spec.Routes(); len(routes) != 0 {
-				t.Errorf("Routes() = %v, want none", routes)
-			}
-		})
-	}
+	checkParse(t, d, tests, func(t *testing.T, _ parseCase, spec Spec) {
+		if routes := spec.Routes(); len(routes) != 0 {
+			t.Errorf("Routes() = %v, want none", routes)
+		}
+	})
 }
 
 func TestPrivateLinkIntroNamesClusterRegion(t *testing.T) {
@@ -112,12 +71,7 @@ func TestPrivateLinkConflicts(t *testing.T) {
 	spec := PrivateLinkSpec{AccountID: "123456789012", ServiceName: plService, Region: "us-east-1", Ports: []int{443}}
 	r := &Request{ID: 9, Kind: KindPrivateLink, Spec: spec}
 	peering := PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-0abc12345678def90"}
-	tests := []struct {
-		name  string
-		open  []Claim
-		field string
-		msg   string
-	}{
+	checkConflicts(t, r, []conflictCase{
 		{"none open", nil, "", ""},
 		{"another service", []Claim{{ID: 1, Kind: KindPrivateLink, Status: StatusActive, Key: plWest}}, "", ""},
 		{"a peering does not count", []Claim{{ID: 2, Kind: KindPeering, Status: StatusActive, Key: peering.Key(), Routes: peering.Routes()}}, "", ""},
@@ -125,22 +79,7 @@ func TestPrivateLinkConflicts(t *testing.T) {
 			"PL-0003 already asks for " + plService + " on this cluster (status waiting allowlist): follow that one instead of filing it twice."},
 		{"the limit", slices.Repeat([]Claim{{ID: 4, Kind: KindPrivateLink, Status: StatusActive, Key: "x"}}, MaxPrivateLinksPerCluster), FieldCluster,
 			"This cluster already has 50 open or active PrivateLink endpoint requests, the default AWS quota of interface endpoints in one VPC."},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := CheckConflicts(r, tt.open)
-			if tt.msg == "" {
-				if err != nil {
-					t.Fatalf("CheckConflicts = %v, want nil", err)
-				}
-				return
-			}
-			e, ok := err.(*Error)
-			if !ok || e.Code != EConflict || !strings.HasPrefix(e.Message, tt.msg) || e.Fields[tt.field] == "" {
-				t.Fatalf("CheckConflicts = %#v, want %q on field %s", err, tt.msg, tt.field)
-			}
-		})
-	}
+	})
 }
 
 func TestValidateEndpointID(t *testing.T) {
@@ -176,17 +115,7 @@ func TestPrivateLinkMessages(t *testing.T) {
 	cross := same
 	cross.ServiceName, cross.Region = plWest, "eu-west-1"
 	dns := map[string]string{DetailDNSNames: "vpce-0aaaabbbbccccdddd-1x2y3z4w.vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com vpce-0aaaabbbbccccdddd-1x2y3z4w-us-east-1a.vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com"}
-	tests := []struct {
-		name      string
-		status    Status
-		spec      PrivateLinkSpec
-		resource  string
-		details   map[string]string
-		next      []string // in Next
-		cli       []string // exactly the CLI lines, in order
-		terraform []string // in the Terraform
-		noInstr   bool
-	}{
+	checkMessages(t, d, cl, []messageCase{
 		{name: "waiting for the allow-list", status: StatusWaitingAllowlist, spec: same,
 			cli: []string{"aws ec2 modify-vpc-endpoint-service-permissions --service-id vpce-svc-0123456789abcdef0 --add-allowed-principals arn:aws:iam::111111111111:root --region us-east-1"},
 			terraform: []string{`resource "aws_vpc_endpoint_service_allowed_principal" "astro" {`, `vpc_endpoint_service_id = "vpce-svc-0123456789abcdef0"`,
@@ -216,47 +145,7 @@ func TestPrivateLinkMessages(t *testing.T) {
 		{name: "active in manual mode: no details", status: StatusActive, spec: same, resource: vpce,
 			next: []string{"The endpoint `" + vpce + "` is available"}},
 		{name: "creating", status: StatusCreating, spec: same, next: []string{"being created"}, noInstr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := &Request{ID: 1, Kind: KindPrivateLink, Status: tt.status, Spec: tt.spec, Resource: tt.resource, Details: tt.details}
-			next := d.Next(r)
-			for _, want := range tt.next {
-				if !strings.Contains(next, want) {
-					t.Errorf("Next lacks %q: %s", want, next)
-				}
-			}
-			in := d.Instructions(r, cl)
-			if tt.noInstr {
-				if in != nil {
-					t.Errorf("Instructions = %+v, want none", in)
-				}
-				return
-			}
-			if in == nil {
-				t.Fatal("no instructions")
-			}
-			var cli []string
-			var tf string
-			for _, s := range in.Steps {
-				cli = append(cli, s.CLI...)
-				tf += s.Terraform
-				for _, text := range append([]string{s.Title, s.Console, s.Terraform, s.Note}, s.CLI...) {
-					if strings.Contains(text, "<") {
-						t.Errorf("a placeholder is left in %q", text)
-					}
-				}
-			}
-			if tt.cli != nil && !slices.Equal(cli, tt.cli) {
-				t.Errorf("CLI lines\n%s\nwant\n%s", strings.Join(cli, "\n"), strings.Join(tt.cli, "\n"))
-			}
-			for _, want := range tt.terraform {
-				if !strings.Contains(tf, want) {
-					t.Errorf("Terraform lacks %q:\n%s", want, tf)
-				}
-			}
-		})
-	}
+	}, func(text string) bool { return strings.Contains(text, "<") })
 }
 
 func TestPrivateLinkFacts(t *testing.T) {

@@ -2,9 +2,7 @@ package astrobot
 
 import (
 	"fmt"
-	"maps"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -16,12 +14,11 @@ const (
 	tgwAttach = "tgw-attach-0aaaabbbbccccdddd"
 )
 
+// tgwDef returns the definition of the transit gateway kind, which the
+// slug tgw names in any case.
 func tgwDef(t *testing.T) KindDef {
 	t.Helper()
-	d, ok := KindOf(KindTransitGateway)
-	if !ok {
-		t.Fatal("no transit gateway kind")
-	}
+	d := kindDef(t, KindTransitGateway)
 	if k, ok := KindBySlug("TGW"); !ok || k.Kind() != KindTransitGateway {
 		t.Fatal("the slug tgw does not name the transit gateway kind")
 	}
@@ -31,24 +28,10 @@ func tgwDef(t *testing.T) KindDef {
 func TestTransitGatewayParse(t *testing.T) {
 	d := tgwDef(t)
 	valid := Input{FieldAccount: "1234-5678-9012", FieldTGW: " " + strings.ToUpper(tgwID) + " ", FieldShare: " " + tgwShare + " ", FieldCIDRs: "10.20.0.0/16\n10.21.0.0/16"}
-	with := func(kv ...string) Input {
-		in := maps.Clone(valid)
-		for i := 0; i < len(kv); i += 2 {
-			in[kv[i]] = kv[i+1]
-		}
-		return in
-	}
+	with := func(kv ...string) Input { return withFields(valid, kv...) }
 	cidrs := []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("10.21.0.0/16")}
 	west := "arn:aws:ram:eu-west-1:123456789012:resource-share/0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
-	tests := []struct {
-		name     string
-		in       Input
-		cl       *Cluster
-		want     Spec
-		warning  string // a warning containing it; "" for none
-		badField string // the field refused; "" for none
-		badMsg   string
-	}{
+	tests := []parseCase{
 		{name: "valid, with the share", in: valid, cl: &testCluster,
 			want: TransitGatewaySpec{AccountID: "123456789012", TGWID: tgwID, ShareARN: tgwShare, CIDRs: cidrs}},
 		{name: "without a share", in: with(FieldShare, "  "), cl: &testCluster,
@@ -81,36 +64,14 @@ func TestTransitGatewayParse(t *testing.T) {
 		{name: "a CIDR overlapping the cluster", in: with(FieldCIDRs, "172.31.128.0/17"), cl: &testCluster, badField: FieldCIDRs,
 			badMsg: "172.31.128.0/17 overlaps 172.31.0.0/16, the VPC of cluster test"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			spec, warnings, err := d.Parse(tt.in, tt.cl)
-			if tt.badField != "" {
-				e, ok := err.(*Error)
-				if !ok || e.Code != EInvalid || !strings.Contains(e.Fields[tt.badField], tt.badMsg) {
-					t.Fatalf("Parse = %#v, want field %s saying %q", err, tt.badField, tt.badMsg)
-				}
-				if len(e.Fields) != 1 {
-					t.Errorf("Parse refused %v, want only %s", e.Fields, tt.badField)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if !reflect.DeepEqual(spec, tt.want) {
-				t.Errorf("spec %+v, want %+v", spec, tt.want)
-			}
-			if tt.warning == "" && len(warnings) > 0 || tt.warning != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tt.warning)) {
-				t.Errorf("warnings %q, want one containing %q", warnings, tt.warning)
-			}
-			if got := spec.Routes(); !slices.Equal(got, tt.want.Routes()) {
-				t.Errorf("Routes() = %v, want the CIDRs %v", got, tt.want.Routes())
-			}
-			if got, want := spec.Key(), tgwID+" in account 123456789012"; got != want {
-				t.Errorf("Key() = %q, want %q", got, want)
-			}
-		})
-	}
+	checkParse(t, d, tests, func(t *testing.T, tt parseCase, spec Spec) {
+		if got := spec.Routes(); !slices.Equal(got, tt.want.Routes()) {
+			t.Errorf("Routes() = %v, want the CIDRs %v", got, tt.want.Routes())
+		}
+		if got, want := spec.Key(), tgwID+" in account 123456789012"; got != want {
+			t.Errorf("Key() = %q, want %q", got, want)
+		}
+	})
 }
 
 func TestTransitGatewayIntroNamesClusterRegion(t *testing.T) {
@@ -131,12 +92,7 @@ func TestTransitGatewayConflicts(t *testing.T) {
 	r := &Request{ID: 9, Kind: KindTransitGateway, Spec: spec}
 	peering := PeeringSpec{AccountID: "123456789012", Region: "us-east-1", VPCID: "vpc-0abc12345678def90", CIDRs: []netip.Prefix{netip.MustParsePrefix("10.20.128.0/20")}}
 	other := TransitGatewaySpec{AccountID: "123456789012", TGWID: "tgw-0123456789abcdef1", CIDRs: []netip.Prefix{netip.MustParsePrefix("10.30.0.0/16")}}
-	tests := []struct {
-		name  string
-		open  []Claim
-		field string
-		msg   string
-	}{
+	checkConflicts(t, r, []conflictCase{
 		{"none open", nil, "", ""},
 		{"another transit gateway", []Claim{{ID: 1, Kind: KindTransitGateway, Status: StatusActive, Key: other.Key(), Routes: other.Routes()}}, "", ""},
 		{"the same TGW in another account is another key", []Claim{{ID: 1, Kind: KindTransitGateway, Status: StatusActive, Key: tgwID + " in account 210987654321"}}, "", ""},
@@ -149,22 +105,7 @@ func TestTransitGatewayConflicts(t *testing.T) {
 			"10.20.0.0/16 overlaps 10.16.0.0/12, already routed to this cluster by TGW-0005 (attaching)."},
 		{"the limit", slices.Repeat([]Claim{{ID: 6, Kind: KindTransitGateway, Status: StatusActive, Key: "x"}}, MaxTransitGatewaysPerCluster), FieldCluster,
 			"This cluster already has 5 open or active Transit gateway attachment requests, the most transit gateway attachments AWS allows on one VPC."},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := CheckConflicts(r, tt.open)
-			if tt.msg == "" {
-				if err != nil {
-					t.Fatalf("CheckConflicts = %v, want nil", err)
-				}
-				return
-			}
-			e, ok := err.(*Error)
-			if !ok || e.Code != EConflict || !strings.HasPrefix(e.Message, tt.msg) || e.Fields[tt.field] == "" {
-				t.Fatalf("CheckConflicts = %#v, want %q on field %s", err, tt.msg, tt.field)
-			}
-		})
-	}
+	})
 }
 
 func TestTransitGatewayIDs(t *testing.T) {
@@ -231,17 +172,7 @@ func TestTransitGatewayMessages(t *testing.T) {
 	shared := bare
 	shared.ShareARN = tgwShare
 	const tgwARN = "arn:aws:ec2:us-east-1:123456789012:transit-gateway/" + tgwID
-	tests := []struct {
-		name      string
-		status    Status
-		spec      TransitGatewaySpec
-		resource  string
-		details   map[string]string
-		next      []string // in Next
-		cli       []string // exactly the CLI lines, in order
-		terraform []string // in the Terraform
-		noInstr   bool
-	}{
+	checkMessages(t, d, cl, []messageCase{
 		{name: "waiting for a new share", status: StatusWaitingShare, spec: bare,
 			next: []string{"share the transit gateway with the cluster's AWS account through AWS RAM", "Share `" + tgwID + "` from account 123456789012."},
 			cli:  []string{"aws ram create-resource-share --name astro-test --resource-arns " + tgwARN + " --principals 111111111111 --allow-external-principals --region us-east-1"},
@@ -279,47 +210,10 @@ func TestTransitGatewayMessages(t *testing.T) {
 		{name: "failed", status: StatusFailed, spec: bare, next: []string{"Support will look into it and retry"}, noInstr: true},
 		{name: "declined", status: StatusDeclined, spec: bare, next: []string{"rejected on the customer's transit gateway"}, noInstr: true},
 		{name: "expired", status: StatusExpired, spec: bare, next: []string{"share invitation expired"}, noInstr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := &Request{ID: 1, Kind: KindTransitGateway, Status: tt.status, Spec: tt.spec, Resource: tt.resource, Details: tt.details}
-			next := d.Next(r)
-			for _, want := range tt.next {
-				if !strings.Contains(next, want) {
-					t.Errorf("Next lacks %q: %s", want, next)
-				}
-			}
-			in := d.Instructions(r, cl)
-			if tt.noInstr {
-				if in != nil {
-					t.Errorf("Instructions = %+v, want none", in)
-				}
-				return
-			}
-			if in == nil {
-				t.Fatal("no instructions")
-			}
-			var cli []string
-			var tf string
-			for _, s := range in.Steps {
-				cli = append(cli, s.CLI...)
-				tf += s.Terraform + "\n"
-				for _, text := range append([]string{s.Title, s.Console, s.Terraform, s.Note}, s.CLI...) {
-					if rest := strings.NewReplacer("<your-tgw-route-table-id>", "", "<your-route-table-id>", "", "<your-sg-id>", "", "<port>", "").Replace(text); strings.ContainsAny(rest, "<>") {
-						t.Errorf("an unknown placeholder is left in %q", text)
-					}
-				}
-			}
-			if !slices.Equal(cli, tt.cli) {
-				t.Errorf("CLI lines\n%s\nwant\n%s", strings.Join(cli, "\n"), strings.Join(tt.cli, "\n"))
-			}
-			for _, want := range tt.terraform {
-				if !strings.Contains(tf, want) {
-					t.Errorf("Terraform lacks %q:\n%s", want, tf)
-				}
-			}
-		})
-	}
+	}, func(text string) bool {
+		rest := strings.NewReplacer("<your-tgw-route-table-id>", "", "<your-route-table-id>", "", "<your-sg-id>", "", "<port>", "").Replace(text)
+		return strings.ContainsAny(rest, "<>")
+	})
 }
 
 func TestTransitGatewayFacts(t *testing.T) {
