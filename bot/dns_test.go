@@ -276,8 +276,7 @@ func newZoneWorld(t *testing.T) *zoneWorld {
 	f.zone(zoneID, zoneDomain, zoneCustomer, zoneOwnVPC)
 	e := newWatchEnv(t, newFakePeerer(), watchClusters)
 	zones := cloud.NewZones(f.Config(), cloud.ZoneOptions{Logger: e.log})
-	e.provisioners = map[astrobot.Kind]Provisioner{astrobot.KindHostedZone: NewHostedZoneProvisioner(zones, cloud.NewStatic(watchClusters), e.rec)}
-	e.w = NewWatcher(e.db, e.provisioners, time.Minute, e.log)
+	e.provision(astrobot.KindHostedZone, NewHostedZoneProvisioner(zones, cloud.NewStatic(watchClusters), e.rec))
 	return &zoneWorld{watchEnv: e, aws: f}
 }
 
@@ -290,23 +289,14 @@ func (w *zoneWorld) file(t *testing.T, cl astrobot.Cluster, zone string) astrobo
 // fileDomain files a request for zone, of domain, on cl and approves it.
 func (w *zoneWorld) fileDomain(t *testing.T, cl astrobot.Cluster, zone, domain string) astrobot.Request {
 	t.Helper()
-	r, created, err := w.db.CreateRequest(testContext(t), astrobot.Request{
-		Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel},
-		ClusterID: cl.ID,
-		Kind:      astrobot.KindHostedZone,
-		Spec:      astrobot.HostedZoneSpec{AccountID: zoneCustomer, ZoneID: zone, Domain: domain},
-	}, "")
-	if err != nil || !created {
-		t.Fatalf("file a request: created=%v err=%v", created, err)
-	}
-	return w.apply(t, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport})
+	return w.fileApproved(t, cl, astrobot.HostedZoneSpec{AccountID: zoneCustomer, ZoneID: zone, Domain: domain})
 }
 
 // status returns the status of request id, and its events after the first n.
 func (w *zoneWorld) status(t *testing.T, id astrobot.RequestID, n int) (astrobot.Request, []astrobot.Action) {
 	t.Helper()
 	r, _ := w.history(t, id)
-	return r, actionsOf(w.since(t, id, n))
+	return r, w.actionsSince(t, id, n)
 }
 
 // vpcKey is how zoneAWS names the VPC of cl.
@@ -583,10 +573,7 @@ func TestHostedZoneOrphan(t *testing.T) {
 	w.aws.onAssoc = func() {
 		w.apply(t, r.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: testUser, Role: astrobot.RoleRequester})
 	}
-	w.advance(t)
-	if got, _ := w.history(t, r.ID); got.Status != astrobot.StatusCancelled || got.Resource != "" || len(w.dueJobs(t)) != 0 {
-		t.Fatalf("request: %s with %q, jobs %v; want cancelled, nothing recorded, nothing owed", got.Status, got.Resource, w.dueJobs(t))
-	}
+	w.checkCancelledMeanwhile(t, r)
 	if diff := cmp.Diff([]string{zoneOwnVPC}, w.aws.vpcsOf(zoneID)); diff != "" {
 		t.Errorf("the zone of a request cancelled meanwhile stays associated (-want +got):\n%s", diff)
 	}

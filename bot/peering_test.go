@@ -244,16 +244,7 @@ func (e *watchEnv) approved(t *testing.T, cl astrobot.Cluster, n int, cidrs ...n
 	if len(cidrs) == 0 {
 		cidrs = []netip.Prefix{peerCIDR(n)}
 	}
-	r, created, err := e.db.CreateRequest(testContext(t), astrobot.Request{
-		Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel},
-		ClusterID: cl.ID,
-		Kind:      astrobot.KindPeering,
-		Spec:      astrobot.PeeringSpec{AccountID: "444455556666", Region: "us-west-2", VPCID: fmt.Sprintf("vpc-%017x", n), CIDRs: cidrs},
-	}, "")
-	if err != nil || !created {
-		t.Fatalf("file request %d: created=%v err=%v", n, created, err)
-	}
-	return e.apply(t, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport})
+	return e.fileApproved(t, cl, astrobot.PeeringSpec{AccountID: "444455556666", Region: "us-west-2", VPCID: fmt.Sprintf("vpc-%017x", n), CIDRs: cidrs})
 }
 
 // pending files and approves request n for cl and records its peering pcx
@@ -909,14 +900,8 @@ func TestWatcherDeletesPeeringOfRequestCancelledDuringCreate(t *testing.T) {
 		return made, nil
 	}
 
-	e.advance(t)
+	e.checkCancelledMeanwhile(t, r)
 
-	if got, _ := e.history(t, r.ID); got.Status != astrobot.StatusCancelled || got.Resource != "" {
-		t.Fatalf("request: status %s, peering %q; want cancelled, none", got.Status, got.Resource)
-	}
-	if js := e.dueJobs(t); len(js) != 0 {
-		t.Fatalf("the jobs queue holds %+v; this test assumes the cancellation owes no cleanup", js)
-	}
 	want := []peererCall{{Op: "Delete", Account: watchAccount, Region: "us-east-1", Cluster: watchClusters[0].ID, PCX: made.ID}}
 	if diff := cmp.Diff(want, fake.callsOf("Delete")); diff != "" {
 		t.Errorf("the peering %s created for a request cancelled meanwhile is left in AWS, where the customer can still accept it; Delete calls (-want +got):\n%s", made.ID, diff)
@@ -1012,9 +997,7 @@ func TestJobsCleanup(t *testing.T) {
 	if n := len(fake.callsOf("Delete")); n != 1 {
 		t.Errorf("Delete was called %d times after the job ran again, want 1", n)
 	}
-	if st := e.jobStats(t); st.Depth != 0 || st.DeadLetters != 0 {
-		t.Errorf("jobs queue at the end = %+v, want empty with no dead letters", st)
-	}
+	e.checkJobsDone(t)
 	if got := jobOutcomes(m, astrobot.JobCleanup, "done"); got != 1 {
 		t.Errorf("jobs{cleanup,done} = %v, want 1", got)
 	}
@@ -1093,9 +1076,7 @@ func TestJobsCleanupSkipsAndFails(t *testing.T) {
 	if n := len(fake.callsOf("Delete")); n != 2 {
 		t.Errorf("Delete was called %d times, want 2 (denied, then done)", n)
 	}
-	if st := e.jobStats(t); st.Depth != 0 || st.DeadLetters != 0 {
-		t.Errorf("jobs queue at the end = %+v, want empty with no dead letters", st)
-	}
+	e.checkJobsDone(t)
 }
 
 // In manual mode there is no provisioner: support deletes the peering by hand,
@@ -1119,9 +1100,7 @@ func TestJobsCleanupManualMode(t *testing.T) {
 		t.Errorf("the manual-mode job recorded %v and left peering %q; want nothing recorded and %s kept for support",
 			actionsOf(events[len(before):]), got.Resource, r.Resource)
 	}
-	if st := e.jobStats(t); st.Depth != 0 || st.DeadLetters != 0 {
-		t.Errorf("jobs queue = %+v, want the job done", st)
-	}
+	e.checkJobsDone(t)
 	if got := jobOutcomes(m, astrobot.JobCleanup, "done"); got != 1 {
 		t.Errorf("jobs{cleanup,done} = %v, want 1", got)
 	}
@@ -1382,12 +1361,7 @@ func TestWatcherReusesPeeringCreatedBeforeCrashMoto(t *testing.T) {
 		t.Fatalf("Create: %v", err)
 	}
 
-	e.advance(t)
-
-	got, _ := e.history(t, r.ID)
-	if got.Status != astrobot.StatusPendingAcceptance || got.Resource != first.ID {
-		t.Errorf("after Advance: status %s, peering %q; want pending_acceptance with the peering created before the crash, %s", got.Status, got.Resource, first.ID)
-	}
+	e.checkResumed(t, r, first.ID)
 	if diff := cmp.Diff([]string{first.ID}, peeringsTagged(t, astroEC2, r.Ref())); diff != "" {
 		t.Errorf("peering connections in AWS tagged %s (-want +got):\n%s", r.Ref(), diff)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -337,8 +336,7 @@ func newPLWorld(t *testing.T) *plWorld {
 		dnsName: plDNS, dnsState: "verified"}
 	e := newWatchEnv(t, newFakePeerer(), watchClusters)
 	pl := cloud.NewPrivateLinks(f.Config(), cloud.PrivateLinkOptions{Logger: e.log})
-	e.provisioners = map[astrobot.Kind]Provisioner{astrobot.KindPrivateLink: NewPrivateLinkProvisioner(pl, cloud.NewStatic(watchClusters), e.rec)}
-	e.w = NewWatcher(e.db, e.provisioners, time.Minute, e.log)
+	e.provision(astrobot.KindPrivateLink, NewPrivateLinkProvisioner(pl, cloud.NewStatic(watchClusters), e.rec))
 	return &plWorld{watchEnv: e, aws: f, pl: pl}
 }
 
@@ -349,16 +347,7 @@ func (w *plWorld) file(t *testing.T, cl astrobot.Cluster, service, dns string) a
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, created, err := w.db.CreateRequest(testContext(t), astrobot.Request{
-		Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel},
-		ClusterID: cl.ID,
-		Kind:      astrobot.KindPrivateLink,
-		Spec:      astrobot.PrivateLinkSpec{AccountID: plCustomer, ServiceName: service, Region: region, Ports: []int{443, 5432}, DNSName: dns},
-	}, "")
-	if err != nil || !created {
-		t.Fatalf("file a request: created=%v err=%v", created, err)
-	}
-	return w.apply(t, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport})
+	return w.fileApproved(t, cl, astrobot.PrivateLinkSpec{AccountID: plCustomer, ServiceName: service, Region: region, Ports: []int{443, 5432}, DNSName: dns})
 }
 
 // pending files and approves a request for cl and lets the bot take it to
@@ -373,12 +362,6 @@ func (w *plWorld) pending(t *testing.T, cl astrobot.Cluster, service, dns string
 		t.Fatalf("after Advance: %s with endpoint %q, want pending_acceptance with one\nlogs:\n%s", got.Status, got.Resource, w.logs.dump())
 	}
 	return got
-}
-
-// actionsSince returns the actions of id's events after the first n.
-func (w *plWorld) actionsSince(t *testing.T, id astrobot.RequestID, n int) []astrobot.Action {
-	t.Helper()
-	return actionsOf(w.since(t, id, n))
 }
 
 func TestPrivateLinkWorkflowFake(t *testing.T) {
@@ -533,25 +516,14 @@ func TestPrivateLinkFollowsAWSFake(t *testing.T) {
 				svc.dnsName = tt.dnsName
 			}
 			w.aws.set(r.Resource, tt.aws)
-			w.watch(t)
-			got, events := w.history(t, r.ID)
-			if got.Status != tt.want {
-				t.Fatalf("status %s, want %s\nlogs:\n%s", got.Status, tt.want, w.logs.dump())
-			}
-			if last := events[len(events)-1]; !strings.Contains(last.Note, tt.note) {
-				t.Errorf("last event %s note %q, want it to contain %q", last.Action, last.Note, tt.note)
-			}
+			got, events := w.watchTo(t, r, tt.want, tt.note)
 			if p := got.Details[astrobot.DetailPrivateDNSProblem]; tt.detail == "" && p != "" || !strings.Contains(p, tt.detail) {
 				t.Errorf("private DNS problem %q, want %q", p, tt.detail)
 			}
 			if n := w.aws.Count("ModifyVpcEndpoint") - modifies; n != tt.modifies {
 				t.Errorf("ModifyVpcEndpoint called %d times, want %d", n, tt.modifies)
 			}
-			w.watch(t) // a second cycle changes nothing
-			if _, again := w.history(t, r.ID); len(again) != len(events) {
-				t.Errorf("a second watch added %v", actionsOf(again[len(events):]))
-			}
-			w.noLoudLogs(t)
+			w.checkSettled(t, r, len(events)) // a second cycle changes nothing
 		})
 	}
 }
@@ -581,24 +553,8 @@ func TestPrivateLinkThrottledFake(t *testing.T) {
 	pending := w.pending(t, watchClusters[1], other, "")
 	approved := w.file(t, watchClusters[2], plSvc, "")
 	w.aws.Fail("*", fakeaws.Failure{Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
-	before := map[astrobot.RequestID]int{}
 	rs := []astrobot.Request{waiting, pending, approved}
-	for _, r := range rs {
-		before[r.ID] = len(w.since(t, r.ID, 0))
-	}
-	for range 3 {
-		w.clock.Advance(time.Minute)
-		w.advance(t)
-		w.watch(t)
-	}
-	for _, r := range rs {
-		if added := w.since(t, r.ID, before[r.ID]); len(added) != 0 {
-			t.Errorf("%s: throttling added %v", r.Ref(), actionsOf(added))
-		}
-	}
-	if n := w.logs.count(slog.LevelError); n != 0 {
-		t.Errorf("throttling logged %d errors, want warnings only:\n%s", n, w.logs.dump())
-	}
+	w.checkThrottled(t, rs...)
 	if n := w.aws.Count("DescribeVpcEndpoints"); n < 3 {
 		t.Errorf("DescribeVpcEndpoints called %d times over three throttled cycles, want one a cycle", n)
 	}
@@ -652,34 +608,7 @@ func TestPrivateLinkAccessDeniedFake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newPLWorld(t)
 			r := tt.setup(t, w)
-			w.aws.Fail(tt.action, denied)
-			for range 3 {
-				w.clock.Advance(time.Minute)
-				w.advance(t)
-				w.watch(t)
-			}
-			got, _ := w.history(t, r.ID)
-			if got.Status != tt.stays {
-				t.Fatalf("status with %s denied = %s, want %s", tt.action, got.Status, tt.stays)
-			}
-			alerts := w.alerts(t, r.ID)
-			if len(alerts) != 1 {
-				t.Fatalf("%d alerts over three cycles, want 1: %+v", len(alerts), alerts)
-			}
-			for _, s := range append(tt.grants, "UnauthorizedOperation", "account "+watchAccount+", us-east-1") {
-				if !strings.Contains(alerts[0].Note, s) {
-					t.Errorf("alert %q lacks %q", alerts[0].Note, s)
-				}
-			}
-			if n := w.aws.Count(tt.action); n < 3 {
-				t.Errorf("%s was tried %d times in three cycles, want every cycle", tt.action, n)
-			}
-			w.aws.Heal(tt.action)
-			w.watch(t)
-			w.advance(t)
-			if got, _ := w.history(t, r.ID); got.Status != tt.after {
-				t.Errorf("once granted: %s, want %s", got.Status, tt.after)
-			}
+			w.checkDenied(t, w.aws.Server, r, tt.action, denied, tt.stays, tt.grants, tt.after)
 		})
 	}
 }
@@ -706,12 +635,7 @@ func TestPrivateLinkCrashBetweenCreateAndStoreFake(t *testing.T) {
 			}
 			w.aws.hidden = hidden
 
-			w.advance(t)
-
-			got, _ := w.history(t, r.ID)
-			if got.Status != astrobot.StatusPendingAcceptance || got.Resource != first.ID {
-				t.Errorf("after Advance: %s with %q, want pending_acceptance with %s made before the crash", got.Status, got.Resource, first.ID)
-			}
+			w.checkResumed(t, r, first.ID)
 			if live := w.aws.live(cl.VPCID); !slices.Equal(live, []string{first.ID}) {
 				t.Errorf("endpoints in the cluster VPC: %v, want only %s", live, first.ID)
 			}
@@ -779,9 +703,7 @@ func TestPrivateLinkCleanupFake(t *testing.T) {
 	if g := w.aws.group("astrobot-" + r.Ref()); g != nil {
 		t.Errorf("the security group %s is left", g.id)
 	}
-	if st := w.jobStats(t); st.Depth != 0 || st.DeadLetters != 0 {
-		t.Errorf("jobs queue = %+v, want empty", st)
-	}
+	w.checkJobsDone(t)
 }
 
 // A request cancelled while its endpoint is created ends without an
@@ -794,13 +716,7 @@ func TestPrivateLinkCancelledDuringCreateFake(t *testing.T) {
 	w.aws.onCreate = func() {
 		w.apply(t, r.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: testUser, Role: astrobot.RoleRequester})
 	}
-	w.advance(t)
-	if got, _ := w.history(t, r.ID); got.Status != astrobot.StatusCancelled || got.Resource != "" {
-		t.Fatalf("request: %s with %q, want cancelled without an endpoint", got.Status, got.Resource)
-	}
-	if js := w.dueJobs(t); len(js) != 0 {
-		t.Fatalf("jobs %+v: this test assumes the cancellation owes none", js)
-	}
+	w.checkCancelledMeanwhile(t, r)
 	if live := w.aws.live(cl.VPCID); len(live) != 0 {
 		t.Errorf("the endpoints %v of a request cancelled meanwhile are left in AWS", live)
 	}
@@ -817,11 +733,7 @@ func TestPrivateLinkDescribesOncePerAccountAndRegionFake(t *testing.T) {
 		w.aws.addService(svc)
 		rs = append(rs, w.pending(t, cl, svc, ""))
 	}
-	before := len(w.aws.Regions("DescribeVpcEndpoints"))
-	w.watch(t)
-	got := w.aws.Regions("DescribeVpcEndpoints")[before:]
-	slices.Sort(got)
-	if diff := cmp.Diff([]string{"eu-west-1", "us-east-1"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"eu-west-1", "us-east-1"}, w.watchRegions(t, w.aws.Server, "DescribeVpcEndpoints")); diff != "" {
 		t.Errorf("DescribeVpcEndpoints regions in one cycle of 4 endpoints in 2 regions (-want +got):\n%s", diff)
 	}
 	// The eu-west-1 clusters reach the us-east-1 services across regions:
@@ -865,18 +777,10 @@ func TestPrivateLinkMoto(t *testing.T) {
 
 	e := newWatchEnv(t, newFakePeerer(), []astrobot.Cluster{cl})
 	pl := cloud.NewPrivateLinks(mototest.Config(t, astro, region), cloud.PrivateLinkOptions{Logger: e.log})
-	e.provisioners = map[astrobot.Kind]Provisioner{astrobot.KindPrivateLink: NewPrivateLinkProvisioner(pl, cloud.NewStatic([]astrobot.Cluster{cl}), e.rec)}
-	e.w = NewWatcher(e.db, e.provisioners, time.Minute, e.log)
+	e.provision(astrobot.KindPrivateLink, NewPrivateLinkProvisioner(pl, cloud.NewStatic([]astrobot.Cluster{cl}), e.rec))
 	var rs []astrobot.Request
 	for _, svc := range services {
-		r, created, err := e.db.CreateRequest(ctx, astrobot.Request{
-			Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel}, ClusterID: cl.ID, Kind: astrobot.KindPrivateLink,
-			Spec: astrobot.PrivateLinkSpec{AccountID: astro, ServiceName: svc, Region: region, Ports: []int{8443}},
-		}, "")
-		if err != nil || !created {
-			t.Fatalf("CreateRequest: %v", err)
-		}
-		rs = append(rs, e.apply(t, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport}))
+		rs = append(rs, e.fileApproved(t, cl, astrobot.PrivateLinkSpec{AccountID: astro, ServiceName: svc, Region: region, Ports: []int{8443}}))
 	}
 
 	e.advance(t)

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -380,8 +379,7 @@ func newTGWWorld(t *testing.T) *tgwWorld {
 	f.gateways[tgwGateway] = &fakeTGW{id: tgwGateway, owner: tgwCustomer, region: "us-east-1"}
 	e := newWatchEnv(t, newFakePeerer(), watchClusters)
 	tg := cloud.NewTransitGateways(f.Config(), cloud.TransitGatewayOptions{Logger: e.log})
-	e.provisioners = map[astrobot.Kind]Provisioner{astrobot.KindTransitGateway: NewTransitGatewayProvisioner(tg, cloud.NewStatic(watchClusters), e.rec)}
-	e.w = NewWatcher(e.db, e.provisioners, time.Minute, e.log)
+	e.provision(astrobot.KindTransitGateway, NewTransitGatewayProvisioner(tg, cloud.NewStatic(watchClusters), e.rec))
 	return &tgwWorld{watchEnv: e, aws: f, tgw: tg}
 }
 
@@ -394,16 +392,7 @@ func tgwCIDR(n int) netip.Prefix {
 // approves it.
 func (w *tgwWorld) file(t *testing.T, cl astrobot.Cluster, n int, gateway, share string) astrobot.Request {
 	t.Helper()
-	r, created, err := w.db.CreateRequest(testContext(t), astrobot.Request{
-		Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel},
-		ClusterID: cl.ID,
-		Kind:      astrobot.KindTransitGateway,
-		Spec:      astrobot.TransitGatewaySpec{AccountID: tgwCustomer, TGWID: gateway, ShareARN: share, CIDRs: []netip.Prefix{tgwCIDR(n), tgwCIDR(n + 100)}},
-	}, "")
-	if err != nil || !created {
-		t.Fatalf("file a request: created=%v err=%v", created, err)
-	}
-	return w.apply(t, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport})
+	return w.fileApproved(t, cl, astrobot.TransitGatewaySpec{AccountID: tgwCustomer, TGWID: gateway, ShareARN: share, CIDRs: []netip.Prefix{tgwCIDR(n), tgwCIDR(n + 100)}})
 }
 
 // pending files and approves request n for cl with the transit gateway
@@ -662,19 +651,8 @@ func TestTransitGatewayFollowsAWSFake(t *testing.T) {
 				}
 			}
 			w.aws.set(r.Resource, tt.aws)
-			w.watch(t)
-			got, events := w.history(t, r.ID)
-			if got.Status != tt.want {
-				t.Fatalf("status %s, want %s\nlogs:\n%s", got.Status, tt.want, w.logs.dump())
-			}
-			if last := events[len(events)-1]; !strings.Contains(last.Note, tt.note) {
-				t.Errorf("last event %s note %q, want it to contain %q", last.Action, last.Note, tt.note)
-			}
-			w.watch(t) // a second cycle changes nothing
-			if _, again := w.history(t, r.ID); len(again) != len(events) {
-				t.Errorf("a second watch added %v", actionsOf(again[len(events):]))
-			}
-			w.noLoudLogs(t)
+			_, events := w.watchTo(t, r, tt.want, tt.note)
+			w.checkSettled(t, r, len(events)) // a second cycle changes nothing
 		})
 	}
 }
@@ -711,23 +689,7 @@ func TestTransitGatewayThrottledFake(t *testing.T) {
 	w.aws.Fail("*", fakeaws.Failure{Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
 	w.aws.Fail("GetResourceShareInvitations", fakeaws.Failure{Status: 400, Code: "ThrottlingException", Message: "Rate exceeded"})
 	rs := []astrobot.Request{waiting, pending, approved}
-	before := map[astrobot.RequestID]int{}
-	for _, r := range rs {
-		before[r.ID] = len(w.since(t, r.ID, 0))
-	}
-	for range 3 {
-		w.clock.Advance(time.Minute)
-		w.advance(t)
-		w.watch(t)
-	}
-	for _, r := range rs {
-		if added := w.since(t, r.ID, before[r.ID]); len(added) != 0 {
-			t.Errorf("%s: throttling added %v", r.Ref(), actionsOf(added))
-		}
-	}
-	if n := w.logs.count(slog.LevelError); n != 0 {
-		t.Errorf("throttling logged %d errors, want warnings only:\n%s", n, w.logs.dump())
-	}
+	w.checkThrottled(t, rs...)
 	if n := w.aws.Count("DescribeTransitGatewayVpcAttachments") - describes; n != 3 {
 		t.Errorf("DescribeTransitGatewayVpcAttachments called %d times over three throttled cycles, want one a cycle", n)
 	}
@@ -793,33 +755,7 @@ func TestTransitGatewayAccessDeniedFake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newTGWWorld(t)
 			r := tt.setup(t, w)
-			w.aws.Fail(tt.action, tt.denied)
-			for range 3 {
-				w.clock.Advance(time.Minute)
-				w.advance(t)
-				w.watch(t)
-			}
-			if got := w.status(t, r.ID); got != tt.stays {
-				t.Fatalf("status with %s denied = %s, want %s\nlogs:\n%s", tt.action, got, tt.stays, w.logs.dump())
-			}
-			alerts := w.alerts(t, r.ID)
-			if len(alerts) != 1 {
-				t.Fatalf("%d alerts over three cycles, want 1: %+v", len(alerts), alerts)
-			}
-			for _, s := range append(tt.grants, tt.denied.Code, "account "+watchAccount+", us-east-1") {
-				if !strings.Contains(alerts[0].Note, s) {
-					t.Errorf("alert %q lacks %q", alerts[0].Note, s)
-				}
-			}
-			if n := w.aws.Count(tt.action); n < 3 {
-				t.Errorf("%s was tried %d times in three cycles, want every cycle", tt.action, n)
-			}
-			w.aws.Heal(tt.action)
-			w.watch(t)
-			w.advance(t)
-			if got := w.status(t, r.ID); got != tt.after {
-				t.Errorf("once granted: %s, want %s", got, tt.after)
-			}
+			w.checkDenied(t, w.aws.Server, r, tt.action, tt.denied, tt.stays, tt.grants, tt.after)
 		})
 	}
 }
@@ -842,12 +778,7 @@ func TestTransitGatewayCrashBetweenCreateAndStoreFake(t *testing.T) {
 		t.Fatalf("Create: %v", err)
 	}
 
-	w.advance(t)
-
-	got, _ := w.history(t, r.ID)
-	if got.Status != astrobot.StatusPendingAcceptance || got.Resource != first.ID {
-		t.Errorf("after Advance: %s with %q, want pending_acceptance with %s made before the crash", got.Status, got.Resource, first.ID)
-	}
+	w.checkResumed(t, r, first.ID)
 	if live := w.aws.live(cl.VPCID); !slices.Equal(live, []string{first.ID}) {
 		t.Errorf("attachments of the cluster VPC: %v, want only %s", live, first.ID)
 	}
@@ -959,9 +890,7 @@ func TestTransitGatewayCleanupFake(t *testing.T) {
 	if got.Resource != "" || events[len(events)-1].Action != astrobot.ActCleanup || !strings.Contains(events[len(events)-1].Note, r.Resource) {
 		t.Errorf("after the cleanup: attachment %q, last event %+v", got.Resource, events[len(events)-1])
 	}
-	if st := w.jobStats(t); st.Depth != 0 || st.DeadLetters != 0 {
-		t.Errorf("jobs queue = %+v, want empty", st)
-	}
+	w.checkJobsDone(t)
 
 	// Cancelled while configuring: the routes go with the attachment.
 	r2 := w.pending(t, watchClusters[1], 2)
@@ -994,13 +923,7 @@ func TestTransitGatewayCancelledDuringCreateFake(t *testing.T) {
 		w.apply(t, r.ID, astrobot.Change{Action: astrobot.ActCancel, Actor: testUser, Role: astrobot.RoleRequester})
 	}
 	w.aws.mu.Unlock()
-	w.advance(t)
-	if got, _ := w.history(t, r.ID); got.Status != astrobot.StatusCancelled || got.Resource != "" {
-		t.Fatalf("request: %s with %q, want cancelled without an attachment", got.Status, got.Resource)
-	}
-	if js := w.dueJobs(t); len(js) != 0 {
-		t.Fatalf("jobs %+v: this test assumes the cancellation owes none", js)
-	}
+	w.checkCancelledMeanwhile(t, r)
 	if live := w.aws.live(cl.VPCID); len(live) != 0 {
 		t.Errorf("the attachments %v of a request cancelled meanwhile are left in AWS", live)
 	}
@@ -1023,11 +946,7 @@ func TestTransitGatewayDescribesOncePerAccountAndRegionFake(t *testing.T) {
 		}
 		rs = append(rs, w.pending(t, cl, i+1))
 	}
-	before := len(w.aws.Regions("DescribeTransitGatewayVpcAttachments"))
-	w.watch(t)
-	got := w.aws.Regions("DescribeTransitGatewayVpcAttachments")[before:]
-	slices.Sort(got)
-	if diff := cmp.Diff([]string{"eu-west-1", "us-east-1"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"eu-west-1", "us-east-1"}, w.watchRegions(t, w.aws.Server, "DescribeTransitGatewayVpcAttachments")); diff != "" {
 		t.Errorf("DescribeTransitGatewayVpcAttachments regions in one cycle of 4 attachments in 2 regions (-want +got):\n%s", diff)
 	}
 	for _, r := range rs {
@@ -1073,18 +992,10 @@ func TestTransitGatewayMoto(t *testing.T) {
 
 	e := newWatchEnv(t, newFakePeerer(), clusters)
 	tg := cloud.NewTransitGateways(mototest.Config(t, astro, region), cloud.TransitGatewayOptions{Logger: e.log})
-	e.provisioners = map[astrobot.Kind]Provisioner{astrobot.KindTransitGateway: NewTransitGatewayProvisioner(tg, cloud.NewStatic(clusters), e.rec)}
-	e.w = NewWatcher(e.db, e.provisioners, time.Minute, e.log)
+	e.provision(astrobot.KindTransitGateway, NewTransitGatewayProvisioner(tg, cloud.NewStatic(clusters), e.rec))
 	var rs []astrobot.Request
 	for _, cl := range clusters {
-		r, created, err := e.db.CreateRequest(ctx, astrobot.Request{
-			Requester: astrobot.Requester{UserID: testUser, TeamID: testTeam, ChannelID: testChannel}, ClusterID: cl.ID, Kind: astrobot.KindTransitGateway,
-			Spec: astrobot.TransitGatewaySpec{AccountID: astro, TGWID: gateway, CIDRs: []netip.Prefix{netip.MustParsePrefix("172.30.0.0/16")}},
-		}, "")
-		if err != nil || !created {
-			t.Fatalf("CreateRequest: %v", err)
-		}
-		rs = append(rs, e.apply(t, r.ID, astrobot.Change{Action: astrobot.ActApprove, Actor: testSupportUser, Role: astrobot.RoleSupport}))
+		rs = append(rs, e.fileApproved(t, cl, astrobot.TransitGatewaySpec{AccountID: astro, TGWID: gateway, CIDRs: []netip.Prefix{netip.MustParsePrefix("172.30.0.0/16")}}))
 	}
 
 	e.advance(t)
