@@ -31,7 +31,7 @@ func TestE2ETransitGatewayManualMode(t *testing.T) {
 		arn    = "arn:aws:ec2:us-east-1:222222222222:transit-gateway/" + tgw
 		ref    = "TGW-0002"
 	)
-	slack := fakeslack.New()
+	slack := fakeslack.New(fakeslack.WithTest(t))
 	defer slack.Close()
 	b := newWorkflow(t, slack, 30*time.Second)
 	card := func(status string) { b.card(ref, "Transit gateway attachment", status) }
