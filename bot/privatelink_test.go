@@ -1,16 +1,11 @@
 package bot
 
 import (
-	"context"
-	"encoding/xml"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -763,7 +758,7 @@ func TestPrivateLinkMoto(t *testing.T) {
 	}
 	subA, subB := subnet(vpc, "10.80.1.0/24", "us-east-1a"), subnet(vpc, "10.80.2.0/24", "us-east-1b")
 	svcVPC := motoVPC(t, client, "10.81.0.0/16")
-	nlb := motoNLB(t, astro, region, subnet(svcVPC, "10.81.1.0/24", "us-east-1a"), subnet(svcVPC, "10.81.2.0/24", "us-east-1b"))
+	nlb := mototest.NLB(t, astro, region, "nlb-"+svcVPC[len(svcVPC)-6:], subnet(svcVPC, "10.81.1.0/24", "us-east-1a"), subnet(svcVPC, "10.81.2.0/24", "us-east-1b"))
 	var services []string
 	for range 2 {
 		out, err := client.CreateVpcEndpointServiceConfiguration(ctx, &ec2.CreateVpcEndpointServiceConfigurationInput{NetworkLoadBalancerArns: []string{nlb}, AcceptanceRequired: aws.Bool(true)})
@@ -822,37 +817,4 @@ func TestPrivateLinkMoto(t *testing.T) {
 		t.Errorf("the cancelled request keeps %q after its cleanup", got.Resource)
 	}
 	e.noLoudLogs(t)
-}
-
-// motoNLB creates an internal network load balancer in subnets of account
-// and region in moto and returns its ARN. go.mod has no ELBv2 client: the
-// call goes on the wire, in the Query protocol ELBv2 speaks, with moto's
-// account header.
-func motoNLB(t *testing.T, account, region string, subnets ...string) string {
-	t.Helper()
-	form := url.Values{"Action": {"CreateLoadBalancer"}, "Version": {"2015-12-01"}, "Name": {"nlb-" + strconv.Itoa(len(subnets)) + "-" + subnets[0][len(subnets[0])-6:]},
-		"Type": {"network"}, "Scheme": {"internal"}}
-	for i, s := range subnets {
-		form.Set(fmt.Sprintf("Subnets.member.%d", i+1), s)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, mototest.URL(t), strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("x-moto-account-id", account)
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260301/"+region+"/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=0")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("CreateLoadBalancer: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var out struct {
-		ARN string `xml:"CreateLoadBalancerResult>LoadBalancers>member>LoadBalancerArn"`
-	}
-	if err := xml.Unmarshal(body, &out); err != nil || resp.StatusCode != http.StatusOK || out.ARN == "" {
-		t.Fatalf("CreateLoadBalancer: status %d, %v: %s", resp.StatusCode, err, body)
-	}
-	return out.ARN
 }

@@ -3,13 +3,10 @@ package cloud_test
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -23,38 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/go-cmp/cmp"
 )
-
-// motoNLB creates an internal network load balancer in subnets of account
-// and region in moto and returns its ARN. go.mod has no ELBv2 client: the
-// call is made on the wire, in the Query protocol ELBv2 speaks, with moto's
-// account header.
-func motoNLB(t *testing.T, account, region, name string, subnets ...string) string {
-	t.Helper()
-	form := url.Values{"Action": {"CreateLoadBalancer"}, "Version": {"2015-12-01"}, "Name": {name}, "Type": {"network"}, "Scheme": {"internal"}}
-	for i, s := range subnets {
-		form.Set(fmt.Sprintf("Subnets.member.%d", i+1), s)
-	}
-	req, err := http.NewRequest(http.MethodPost, mototest.URL(t), strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("x-moto-account-id", account)
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260301/"+region+"/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=0")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("CreateLoadBalancer: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var out struct {
-		ARN string `xml:"CreateLoadBalancerResult>LoadBalancers>member>LoadBalancerArn"`
-	}
-	if err := xml.Unmarshal(body, &out); err != nil || resp.StatusCode != http.StatusOK || out.ARN == "" {
-		t.Fatalf("CreateLoadBalancer: status %d, %v: %s", resp.StatusCode, err, body)
-	}
-	return out.ARN
-}
 
 // subnet creates a subnet of vpc in zone and returns its ID.
 func (e ec2Env) subnet(vpc, cidr, zone string, public bool) string {
@@ -90,7 +55,7 @@ func (e ec2Env) endpointService(account, region, name string, subnets ...string)
 	e.t.Helper()
 	t := e.t.(*testing.T)
 	out, err := e.client.CreateVpcEndpointServiceConfiguration(context.Background(), &ec2.CreateVpcEndpointServiceConfigurationInput{
-		NetworkLoadBalancerArns: []string{motoNLB(t, account, region, name, subnets...)},
+		NetworkLoadBalancerArns: []string{mototest.NLB(t, account, region, name, subnets...)},
 		AcceptanceRequired:      aws.Bool(true),
 	})
 	if err != nil {

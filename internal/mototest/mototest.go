@@ -16,12 +16,16 @@
 package mototest
 
 import (
+	"context"
 	"crypto/rand"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -310,4 +314,36 @@ func Config(t testing.TB, account, region string) aws.Config {
 	roleARN := fmt.Sprintf("arn:aws:iam::%s:role/mototest", account)
 	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), roleARN))
 	return cfg
+}
+
+// NLB creates an internal network load balancer called name in subnets of
+// account and region in moto and returns its ARN. go.mod has no ELBv2 client:
+// the call is made on the wire, in the Query protocol ELBv2 speaks, with
+// moto's account header.
+func NLB(t testing.TB, account, region, name string, subnets ...string) string {
+	t.Helper()
+	form := url.Values{"Action": {"CreateLoadBalancer"}, "Version": {"2015-12-01"}, "Name": {name}, "Type": {"network"}, "Scheme": {"internal"}}
+	for i, s := range subnets {
+		form.Set(fmt.Sprintf("Subnets.member.%d", i+1), s)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, URL(t), strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatalf("mototest: CreateLoadBalancer: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("x-moto-account-id", account)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260301/"+region+"/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("mototest: CreateLoadBalancer: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out struct {
+		ARN string `xml:"CreateLoadBalancerResult>LoadBalancers>member>LoadBalancerArn"`
+	}
+	if err := xml.Unmarshal(body, &out); err != nil || resp.StatusCode != http.StatusOK || out.ARN == "" {
+		t.Fatalf("mototest: CreateLoadBalancer: status %d, %v: %s", resp.StatusCode, err, body)
+	}
+	return out.ARN
 }
